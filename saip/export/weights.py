@@ -1,0 +1,144 @@
+"""Backbone weights in and out: safetensors in timm's key layout, plus a JSON that rebuilds the model.
+
+Export writes `backbone.safetensors` (the wrapped timm model's own state dict) and `backbone.json`
+(`{"timm_model", "timm_kwargs", "input_size", "saip_backbone", "source"}`), so that
+`timm.create_model(j["timm_model"], **j["timm_kwargs"]).load_state_dict(load_file(...), strict=True)`
+works with no saip installed. `load_backbone` reads that, our checkpoints, or a timm name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from saip.models.backbone import BACKBONES, Backbone, create_backbone
+from saip.train.checkpoint import load_checkpoint
+
+BACKBONE_PREFIX = "backbone.model."
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be found or do not fit the backbone."""
+
+
+def export_backbone(backbone: Backbone, out_dir: str | Path, *, source: str = "teacher",
+                    stem: str = "backbone") -> Path:
+    """Write `<stem>.safetensors` and `<stem>.json` into `out_dir`; returns the safetensors path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.model.state_dict().items()}
+    meta = {
+        "timm_model": backbone.spec.timm_name,
+        "timm_kwargs": backbone.export_kwargs(),
+        "input_size": list(backbone.img_size),
+        "saip_backbone": backbone.name,
+        "source": source,
+    }
+    path = out_dir / f"{stem}.safetensors"
+    tmp = out_dir / f".{stem}.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt", "timm_model": meta["timm_model"]})
+    os.replace(tmp, path)
+    (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return path
+
+
+def backbone_state_from_checkpoint(ckpt: dict[str, Any], which: str = "teacher") -> dict[str, torch.Tensor]:
+    """The timm-layout backbone weights inside a saip pretraining checkpoint."""
+    if which not in ckpt:
+        raise WeightsError(f"checkpoint has no {which!r} weights (keys: {', '.join(sorted(ckpt))})")
+    return {k[len(BACKBONE_PREFIX):]: v for k, v in ckpt[which].items() if k.startswith(BACKBONE_PREFIX)}
+
+
+def _name_for_timm(timm_name: str) -> str:
+    for name, spec in BACKBONES.items():
+        if spec.timm_name == timm_name:
+            return name
+    raise WeightsError(f"timm model {timm_name!r} is not a saip backbone; known: "
+                       + ", ".join(s.timm_name for s in BACKBONES.values()))
+
+
+def _load_into(backbone: Backbone, state: dict[str, torch.Tensor], origin: str) -> Backbone:
+    own = backbone.model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    bad = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or bad:
+        raise WeightsError(f"{origin} does not fit {backbone.spec.timm_name}: missing {missing[:5]}, "
+                           f"unexpected {unexpected[:5]}, shape mismatch {bad[:5]}")
+    backbone.model.load_state_dict(state, strict=True)
+    return backbone
+
+
+def _at_size(backbone: Backbone, img_size: tuple[int, int]) -> Backbone:
+    """Move a loaded ViT to another anchor size; timm resamples pos_embed in 2-D from the true grid."""
+    img_size = tuple(img_size)
+    if img_size != backbone.img_size and backbone.spec.kind == "vit":
+        backbone.model.set_input_size(img_size=img_size)
+        backbone.img_size = img_size
+        backbone.timm_kwargs["img_size"] = list(img_size)
+    return backbone
+
+
+def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[int, int] = (256, 128),
+                  which: str = "teacher") -> Backbone:
+    """Build a backbone from `weights`: `none` (random init of `backbone`), an exported
+    `.safetensors` (its `.json` beside it), a saip checkpoint `.pt` or run directory, or a timm
+    model name (random init unless timm finds its weights locally; nothing is downloaded)."""
+    if weights == "none":
+        return create_backbone(backbone, img_size)
+    path = Path(weights)
+    if path.is_dir():
+        for candidate in (path / "checkpoints" / "last.pt", path / "backbone.safetensors"):
+            if candidate.is_file():
+                return load_backbone(str(candidate), backbone=backbone, img_size=img_size, which=which)
+        raise WeightsError(f"no checkpoints/last.pt or backbone.safetensors in {path}")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path, img_size)
+    if path.suffix in (".pt", ".pth"):
+        ckpt = load_checkpoint(path)
+        model = create_backbone(ckpt.get("backbone", backbone), tuple(ckpt.get("img_size", img_size)))
+        _load_into(model, backbone_state_from_checkpoint(ckpt, which), str(path))
+        return _at_size(model, img_size)
+    if path.suffix or os.sep in weights:
+        raise WeightsError(f"weights not found or not understood: {weights} "
+                           "(expected none, a .safetensors, a .pt checkpoint, a run directory or a timm name)")
+    return _load_timm(weights, img_size)
+
+
+def _load_safetensors(path: Path, img_size: tuple[int, int]) -> Backbone:
+    if not path.is_file():
+        raise WeightsError(f"weights not found: {path}")
+    meta_path = path.with_suffix(".json")
+    if not meta_path.is_file():
+        raise WeightsError(f"{path} has no {meta_path.name} beside it saying which timm model it is")
+    meta = json.loads(meta_path.read_text())
+    name = meta.get("saip_backbone") or _name_for_timm(meta["timm_model"])
+    model = create_backbone(name, tuple(meta.get("input_size", img_size)))
+    _load_into(model, load_file(str(path)), str(path))
+    return _at_size(model, img_size)
+
+
+def _load_timm(timm_name: str, img_size: tuple[int, int]) -> Backbone:
+    """A timm name (optionally `name.tag`): weights from the local Hugging Face cache only."""
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    arch = timm_name.split(".")[0]
+    model = create_backbone(_name_for_timm(arch), img_size)
+    hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id if timm.is_model_pretrained(arch) else None
+    cached = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
+    if not isinstance(cached, str):
+        raise WeightsError(f"no local weights for {timm_name} (nothing is downloaded); "
+                           "use --weights none for a random init")
+    state = load_file(cached)
+    if "pos_embed" in state and model.spec.kind == "vit":
+        from timm.models.vision_transformer import checkpoint_filter_fn
+
+        state = checkpoint_filter_fn(state, model.model)
+    state = {k: v for k, v in state.items() if not k.startswith("head.")}
+    return _load_into(model, state, cached)

@@ -1,0 +1,99 @@
+"""The SAIP student: backbone + CSM head + CSR decoder + CSS decoder, one forward over all views.
+
+The forward returns network outputs only; the losses live in `saip.objectives` and are combined
+by `saip.train.step`. All student passes sit in one `forward` so DistributedDataParallel sees a
+single call per micro-batch. Views of the same (H, W) run as one batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from saip.config import PretrainConfig
+from saip.models.backbone import QKV, Backbone, create_backbone
+from saip.models.csr_decoder import CSRDecoder
+from saip.models.css_decoder import CSSDecoder
+from saip.models.heads import CSMHead
+
+
+@dataclass
+class StudentInputs:
+    """The student's views for one micro-batch of B samples (tensors already on the device)."""
+
+    globals_: Tensor  # [2B, 3, H, W]: global view 1 of every sample, then global view 2
+    locals_: Tensor | None  # [(L-1)B, 3, h, w] plain local crops, or None
+    roi: Tensor  # [B, 3, h', w'] the rescaled last local crop (cross-scale view, CSS roi query)
+    half: Tensor  # [B, 3, h'', w''] the rescaled half-size global view 1 (cross-scale view)
+    csr_image: Tensor | None = None  # [B, 3, Hc, Wc] global view 2 upscaled for CSR
+    csr_visible: Tensor | None = None  # [B, Nv] visible cells of csr_image's grid
+    scene_tokens: Tensor | None = None  # [B, Ns, Dm] the teacher's intermediate scene tokens
+    scene_grid: tuple[int, int] = (14, 14)
+
+
+@dataclass
+class StudentOutputs:
+    logits: list[Tensor] = field(default_factory=list)  # CSM logits per view [B, K], globals first
+    qkv: list[QKV] = field(default_factory=list)  # last-block q, k, v per global view
+    cls_features: Tensor | None = None  # [2B, D] final class tokens of the global views (monitor)
+    csr_pred: Tensor | None = None  # [B, Nc, p*p*3]
+    csr_grid: tuple[int, int] | None = None
+    css_inst: Tensor | None = None  # [B, Hs, Ws] mask logits
+    css_roi: Tensor | None = None
+
+
+def _cat_tokens(cls: Tensor, tokens: Tensor) -> Tensor:
+    return torch.cat([cls.unsqueeze(1), tokens], dim=1)
+
+
+class SAIPStudent(nn.Module):
+    """Modules of disabled objectives are not built, so ablations train no dead weights."""
+
+    def __init__(self, cfg: PretrainConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.backbone: Backbone = create_backbone(cfg.model.backbone, tuple(cfg.model.img_size),
+                                                  cfg.model.mid_block, cfg.model.drop_path)
+        dim, mid_dim, patch = self.backbone.embed_dim, self.backbone.mid_dim, self.backbone.patch_size
+        self.csm_head = (CSMHead(dim, cfg.csm.out_dim, cfg.csm.hidden_dim, cfg.csm.bottleneck_dim)
+                         if cfg.csm.enabled else None)
+        anchor = (cfg.model.img_size[0] // patch, cfg.model.img_size[1] // patch)
+        self.csr_decoder = (CSRDecoder(mid_dim, cfg.csr.decoder_dim, cfg.csr.decoder_depth,
+                                       cfg.csr.decoder_heads, patch_size=patch, anchor_grid=anchor)
+                            if cfg.csr.enabled else None)
+        self.css_decoder = (CSSDecoder(mid_dim, cfg.css.dim, cfg.css.query_depth, cfg.css.heads,
+                                       cfg.css.mask_convs, scene_dim=mid_dim)
+                            if cfg.css.enabled else None)
+
+    def forward(self, x: StudentInputs) -> StudentOutputs:
+        out = StudentOutputs()
+        b = x.roi.shape[0]
+        csm, css = self.csm_head is not None, self.css_decoder is not None
+        need_mid = css or self.csr_decoder is not None  # g1's mid tokens: CSS inst query, CSR anchor
+        if csm:
+            g = self.backbone.forward_taps(x.globals_, mid=need_mid, qkv=self.cfg.csm.attn_weight > 0)
+            views = [g.cls]
+            if x.locals_ is not None:
+                views.append(self.backbone.forward_taps(x.locals_, mid=False).cls)
+            roi = self.backbone.forward_taps(x.roi, mid=css)
+            views += [roi.cls, self.backbone.forward_taps(x.half, mid=False).cls]
+            logits = self.csm_head(torch.cat(views))
+            out.logits = list(logits.split(b))
+            out.cls_features = g.cls.detach()
+            if g.qkv is not None:
+                out.qkv = [tuple(t.split(b)[i] for t in g.qkv) for i in range(2)]  # type: ignore[misc]
+        else:
+            g = self.backbone.forward_mid(x.globals_[:b]) if need_mid else None
+            roi = self.backbone.forward_mid(x.roi) if css else None
+        if need_mid:
+            g1_mid, g1_cls = g.mid[:b], g.mid_cls[:b]
+        if self.csr_decoder is not None:
+            taps = self.backbone.forward_masked_mid(x.csr_image, x.csr_visible)
+            out.csr_pred = self.csr_decoder(taps.mid, x.csr_visible, taps.grid, g1_cls)
+            out.csr_grid = taps.grid
+        if css:
+            out.css_inst = self.css_decoder(_cat_tokens(g1_cls, g1_mid), x.scene_tokens, x.scene_grid)
+            out.css_roi = self.css_decoder(_cat_tokens(roi.mid_cls, roi.mid), x.scene_tokens, x.scene_grid)
+        return out

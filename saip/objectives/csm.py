@@ -1,0 +1,186 @@
+"""CSM, Cross-scale Matching: teacher targets, multi-view cross-entropy and attention-relation KL.
+
+Written from docs/method.md (SAIP, arXiv 2503.08201, Sec. "Cross-scale Matching"), in the DINO
+tradition (Caron et al., 2021). Teacher targets (`CSMCenter`, `teacher_probs`) stay apart from the
+student losses (`CSMLoss`, `AttentionDistillLoss`), so temperatures are per-step arguments and the
+centre update is guarded: it all-reduces only inside an initialised process group.
+All math is float32, whatever dtype (bf16 under autocast) the logits arrive in.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+QKV = tuple[Tensor, Tensor, Tensor]
+
+
+class CSMCenter(nn.Module):
+    """Running mean of the teacher logits, subtracted before sharpening to avoid collapse.
+
+    Args:
+        out_dim: number of prototypes K.
+        momentum: EMA momentum m of the centre (recipe 0.9): center = m * center + (1 - m) * mean.
+
+    Attributes:
+        center: buffer [1, K], zeros at start, float32.
+    """
+
+    center: Tensor
+
+    def __init__(self, out_dim: int, momentum: float = 0.9) -> None:
+        super().__init__()
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"centre momentum must be in [0, 1], got {momentum}")
+        self.momentum = momentum
+        self.register_buffer("center", torch.zeros(1, out_dim))
+
+    @torch.no_grad()
+    def update(self, teacher_logits: Tensor) -> None:
+        """Move the centre towards the batch mean of `teacher_logits` [N, K] (or [V, B, K]).
+
+        The mean is over all ranks when a process group is initialised: sums and counts are
+        all-reduced together, so ranks with unequal batches still give the global mean.
+        """
+        _check_k(teacher_logits, self.center.shape[-1], "teacher_logits")
+        flat = teacher_logits.detach().float().reshape(-1, teacher_logits.shape[-1])
+        stats = torch.cat([flat.sum(dim=0), flat.new_tensor([flat.shape[0]])])
+        if dist.is_available() and dist.is_initialized():
+            dist.all_reduce(stats)
+        mean = stats[:-1] / stats[-1]
+        self.center.mul_(self.momentum).add_(mean.unsqueeze(0), alpha=1.0 - self.momentum)
+
+
+def teacher_probs(teacher_logits: Tensor, center: Tensor, temp: float) -> Tensor:
+    """Centred, sharpened teacher distribution softmax((t - center) / temp), float32.
+
+    Args:
+        teacher_logits: [Vt * B, K] or [Vt, B, K].
+        center: [1, K] (`CSMCenter.center`).
+        temp: teacher temperature (recipe 0.04; above 0.07 risks collapse early on).
+
+    Returns:
+        Probabilities, same shape as `teacher_logits`, rows summing to 1.
+    """
+    if temp <= 0:
+        raise ValueError(f"teacher temperature must be > 0, got {temp}")
+    if center.dim() != 2 or center.shape[0] != 1:
+        raise ValueError(f"center must be [1, K], got {tuple(center.shape)}")
+    _check_k(teacher_logits, center.shape[-1], "teacher_logits")
+    return F.softmax((teacher_logits.float() - center.float()) / temp, dim=-1)
+
+
+class CSMLoss(nn.Module):
+    """Cross-entropy between every teacher view and every *other* student view, averaged over pairs.
+
+    The Vt teacher views are the global views, and they come first among the Vs student views in
+    the same order, so the pair (t, s = t) is the same image and is skipped: with the recipe's
+    Vt = 2 and Vs = 10 that leaves 2 * 10 - 2 = 18 pairs. Each pair's cross-entropy
+    sum_k -p_t[k] log softmax(s / temp)[k] is averaged over the batch.
+
+    Example:
+        >>> loss = CSMLoss()(student_logits, teacher_probs_list, student_temp=0.1)
+    """
+
+    def forward(
+        self, student_logits: list[Tensor], teacher_probs: list[Tensor], student_temp: float
+    ) -> Tensor:
+        """Args:
+            student_logits: Vs tensors [B, K], the Vt global views first.
+            teacher_probs: Vt tensors [B, K] from `teacher_probs` (treated as constants).
+            student_temp: student temperature (recipe 0.1).
+
+        Returns:
+            Scalar loss (float32).
+        """
+        if not student_logits or not teacher_probs:
+            raise ValueError("CSMLoss needs non-empty lists of student logits and teacher probs")
+        if len(teacher_probs) > len(student_logits):
+            raise ValueError(
+                f"teacher views ({len(teacher_probs)}) must be among the student views ({len(student_logits)})"
+            )
+        if len(student_logits) == 1:
+            raise ValueError("CSMLoss with one view has no pair of different views")
+        if student_temp <= 0:
+            raise ValueError(f"student temperature must be > 0, got {student_temp}")
+        shape = student_logits[0].shape
+        for name, views in (("student_logits", student_logits), ("teacher_probs", teacher_probs)):
+            bad = [tuple(v.shape) for v in views if v.shape != shape or v.dim() != 2]
+            if bad:
+                raise ValueError(f"all {name} must be [B, K] = {tuple(shape)}, got {bad}")
+        # Letters: t teacher view, s student view, b sample, k prototype.
+        log_q = F.log_softmax(torch.stack(student_logits).float() / student_temp, dim=-1)  # [Vs, B, K]
+        p = torch.stack(teacher_probs).float().detach()  # [Vt, B, K]
+        ce = -torch.einsum("tbk,sbk->ts", p, log_q) / shape[0]  # [Vt, Vs] batch-mean CE per pair
+        vt, vs = ce.shape
+        other = ~torch.eye(vt, vs, dtype=torch.bool, device=ce.device)
+        return ce[other].mean()
+
+
+def relation_maps(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """Pre-softmax attention and value-relation scores of one block, float32.
+
+    Args:
+        q, k, v: per-head queries, keys and values [B, H, N, d].
+
+    Returns:
+        (q k^T / sqrt(d), v v^T / sqrt(d)), each [B, H, N, N].
+    """
+    if q.dim() != 4 or q.shape != k.shape or q.shape != v.shape:
+        raise ValueError(
+            f"q, k, v must share one [B, H, N, d] shape, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    scale = q.shape[-1] ** -0.5
+    q, k, v = q.float(), k.float(), v.float()
+    return q @ k.transpose(-2, -1) * scale, v @ v.transpose(-2, -1) * scale
+
+
+def relation_kl(teacher_scores: Tensor, student_scores: Tensor) -> Tensor:
+    """KL(softmax(teacher) || softmax(student)) over the last dim, mean over all other dims, float32.
+
+    Args:
+        teacher_scores, student_scores: pre-softmax maps [B, H, N, N] (any shape, equal).
+    """
+    if teacher_scores.shape != student_scores.shape:
+        raise ValueError(
+            f"score maps differ in shape: teacher {tuple(teacher_scores.shape)}, "
+            f"student {tuple(student_scores.shape)}"
+        )
+    log_p = F.log_softmax(teacher_scores.float(), dim=-1)
+    log_q = F.log_softmax(student_scores.float(), dim=-1)
+    return F.kl_div(log_q, log_p, reduction="none", log_target=True).sum(dim=-1).mean()
+
+
+class AttentionDistillLoss(nn.Module):
+    """Last-block attention and value-relation KL between teacher and student on the same views.
+
+    For each view (recipe: the two global views) the KL of the attention maps softmax(q k^T / sqrt(d))
+    and the KL of the value-relation maps softmax(v v^T / sqrt(d)) are summed; the result is the
+    mean over views. Teacher maps are targets (detached).
+    """
+
+    def forward(self, teacher_qkv: list[QKV], student_qkv: list[QKV]) -> Tensor:
+        """Args:
+            teacher_qkv, student_qkv: one (q, k, v) triple [B, H, N, d] per view, same order.
+
+        Returns:
+            Scalar loss (float32).
+        """
+        if not teacher_qkv or len(teacher_qkv) != len(student_qkv):
+            raise ValueError(
+                f"need the same non-zero number of teacher and student views, "
+                f"got {len(teacher_qkv)} and {len(student_qkv)}"
+            )
+        per_view = []
+        for t, s in zip(teacher_qkv, student_qkv, strict=True):
+            t_attn, t_val = relation_maps(*t)
+            s_attn, s_val = relation_maps(*s)
+            per_view.append(relation_kl(t_attn.detach(), s_attn) + relation_kl(t_val.detach(), s_val))
+        return torch.stack(per_view).mean()
+
+
+def _check_k(logits: Tensor, k: int, name: str) -> None:
+    if logits.dim() not in (2, 3) or logits.shape[-1] != k:
+        raise ValueError(f"{name} must be [N, K] or [V, B, K] with K = {k}, got {tuple(logits.shape)}")

@@ -1,0 +1,74 @@
+"""Single-person crops, as a pedestrian detector would cut them, with optional occluders."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from saip.synth.appearance import Appearance, sample_appearance
+from saip.synth.background import draw_background
+from saip.synth.camera import Camera, apply_camera, sample_camera
+from saip.synth.compose import Figure, Rendered, compose
+from saip.synth.difficulty import Difficulty
+from saip.synth.figure import Primitive
+from saip.synth.skeleton import build_body, sample_pose
+
+
+def _occluder(rng: np.random.Generator, size: tuple[int, int]) -> Primitive:
+    """A car, bench or sign in front of the person's legs, or a pole in front of one side."""
+    h, w = size
+    colour = tuple(int(v) for v in rng.integers(20, 230, 3))
+    if rng.random() < 0.6:
+        top = float(rng.uniform(0.55, 0.85) * h)
+        x0, x1 = sorted(rng.uniform(-0.3, 1.3, 2) * w)
+        x1 = max(x1, x0 + 0.4 * w)
+        coords = (x0, top, x1, top, x1, h + 1, x0, h + 1)
+    else:
+        x0 = float(rng.uniform(0.0, 0.85) * w)
+        width = float(rng.uniform(0.08, 0.25) * w)
+        coords = (x0, -1, x0 + width, -1, x0 + width, h + 1, x0, h + 1)
+    return Primitive("poly", coords, 1e9, 0, colour)  # type: ignore[arg-type]
+
+
+def render_crop(
+    app: Appearance,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    camera: Camera,
+    difficulty: Difficulty = Difficulty(),
+    view: str | None = None,
+    pid: int = -1,
+    with_labels: bool = True,
+) -> tuple[Rendered, Image.Image]:
+    """One labelled crop of `app` (size (H, W)): the clean render and the camera's picture of it."""
+    h, w = size
+    pose = sample_pose(rng, app, view)
+    body = build_body(app, pose)
+    top = float((body.extra["head"][0][1] - 1.3 * body.sizes["head_ry"]))
+    x_lo, x_hi = float(body.points[:, 0].min()), float(body.points[:, 0].max())
+    width = x_hi - x_lo + 4 * body.sizes["thigh_r"]
+    scale = min(float(rng.uniform(0.78, 0.95)) * h / -top, 0.95 * w / width)
+    free_y = h - scale * -top
+    origin = (
+        w / 2 - scale * (x_lo + x_hi) / 2 + float(rng.uniform(-0.06, 0.06)) * w,
+        h - free_y * float(rng.uniform(0.2, 0.8)),
+    )
+    background, _ = draw_background(rng, size, difficulty.clutter)
+    occluders = (_occluder(rng, size),) if rng.random() < difficulty.occlusion else ()
+    rendered = compose([Figure(app, body, origin, scale, pose.kind, pid)], background, occluders, with_labels)
+    return rendered, apply_camera(rendered.image, camera, rng)
+
+
+def render_person(seed: int, size: tuple[int, int] = (256, 128)) -> Image.Image:
+    """One unlabelled RGB person crop of `size` (H, W), everything drawn from `seed`.
+
+    The built-in synthetic pretraining set: identity, pose, view, background, occluder and
+    camera are all derived from `seed` (never from global RNG state), so DataLoader workers can
+    render item i on the fly and always get the same picture.
+    """
+    if size[0] < 16 or size[1] < 8:
+        raise ValueError(f"person crop size must be at least (16, 8), got {size}")
+    rng = np.random.default_rng([seed, 1])
+    app = sample_appearance(rng)
+    _, image = render_crop(app, rng, size, sample_camera(rng), with_labels=False)
+    return image

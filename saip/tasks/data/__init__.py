@@ -1,0 +1,1 @@
+"""Task datasets in their standard layouts, their transforms and the epoch samplers."""

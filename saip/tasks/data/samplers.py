@@ -1,0 +1,57 @@
+"""Epoch batch samplers: index batches that are a pure function of (seed, epoch).
+
+Why pure functions and not stateful samplers: the engine resumes a run mid-epoch by slicing the
+epoch's batch list at the saved step, so the rest of the epoch is exactly what it would have been.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def _rng(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch])
+
+
+def shuffled_batches(n: int, batch_size: int, *, seed: int, epoch: int) -> list[list[int]]:
+    """A random permutation of range(n) cut into full batches (the incomplete last one is dropped)."""
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    order = _rng(seed, epoch).permutation(n).tolist()
+    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+
+
+def pk_batches(pids: Sequence[int], p: int, k: int, *, seed: int, epoch: int) -> list[list[int]]:
+    """P identities x K images per batch, the sampler of the ReID strong baseline (Luo et al. 2019).
+
+    Each identity's images are shuffled and cut into chunks of K (identities with fewer than K
+    images are drawn with replacement up to K; leftovers that do not fill a chunk are dropped);
+    batches take one chunk from each of P identities drawn at random among those with chunks left,
+    so each epoch sees about every image once and every batch has K positives per anchor.
+    """
+    if p < 2 or k < 1:
+        raise ValueError(f"need P >= 2 identities and K >= 1 images per batch, got P={p}, K={k}")
+    rng = _rng(seed, epoch)
+    by_pid: dict[int, list[int]] = defaultdict(list)
+    for index, pid in enumerate(pids):
+        by_pid[int(pid)].append(index)
+    if len(by_pid) < p:
+        raise ValueError(f"P x K sampling needs at least P={p} identities, the set has {len(by_pid)}")
+    chunks: dict[int, list[list[int]]] = {}
+    for pid in sorted(by_pid):
+        idx = np.asarray(by_pid[pid])
+        idx = rng.choice(idx, size=k, replace=True) if len(idx) < k else rng.permutation(idx)
+        chunks[pid] = [idx[i:i + k].tolist() for i in range(0, len(idx) - k + 1, k)]
+    batches = []
+    available = sorted(chunks)
+    while len(available) >= p:
+        chosen = rng.choice(len(available), size=p, replace=False)
+        batch: list[int] = []
+        for pid in (available[i] for i in sorted(chosen)):
+            batch.extend(chunks[pid].pop())
+        batches.append(batch)
+        available = [pid for pid in available if chunks[pid]]
+    return batches

@@ -1,0 +1,167 @@
+"""COCO person keypoints / COCO-WholeBody as distributed, read top-down: one sample per person box.
+
+Layout: `ROOT/annotations/person_keypoints_{train,val}2017.json` (or
+`coco_wholebody_{train,val}_v1.0.json`) and images in `ROOT/{train,val}2017/`. Each sample is the
+person's box grown to the input aspect with a 1.25 margin, warped to the input size; training adds
+the usual random scale, rotation and horizontal flip (ViTPose / SimpleBaseline recipe; no half-body
+crops). Validation uses the ground-truth boxes, or a detections file in COCO results format.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import Dataset
+from torchvision.transforms.v2 import functional as TF
+
+from saip.tasks.dense.affine import apply_points, box_to_region, invert, region_matrix, warp_image
+from saip.tasks.dense.heatmap import encode
+from saip.tasks.dense.keypoints import COCO_BODY, COCO_WHOLEBODY, KeypointSet
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = [0.485, 0.456, 0.406]
+IMAGENET_STD = [0.229, 0.224, 0.225]
+
+
+def find_keypoint_set(root: str | Path, prefer: str = "auto") -> KeypointSet:
+    """The keypoint set whose annotation files are in `root` (`auto`: COCO first, then WholeBody)."""
+    ann = Path(root) / "annotations"
+    candidates = [COCO_BODY, COCO_WHOLEBODY] if prefer == "auto" else \
+        [s for s in (COCO_BODY, COCO_WHOLEBODY) if s.name == prefer]
+    if not candidates:
+        raise ValueError(f"unknown keypoint set {prefer!r}; use auto, coco or wholebody")
+    for kpset in candidates:
+        if all((ann / kpset.annotation.format(split=s)).is_file() for s in ("train", "val")):
+            return kpset
+    wanted = " or ".join(f"{ann}/{s.annotation.format(split='{train,val}')}" for s in candidates)
+    raise ValueError(f"{root} is not a COCO keypoint dataset: expected {wanted}")
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One person box to crop: the image it is in, its box (x, y, w, h) and detection score."""
+
+    image_id: int
+    file: Path
+    box: tuple[float, float, float, float]
+    score: float
+    points: np.ndarray  # [K, 3] (x, y, v); zeros when the box comes from a detector
+
+
+@dataclass
+class PoseAugment:
+    """Training-time randomness; `scale` is the std of the box scale, `rotation` of the angle (deg)."""
+
+    flip: float = 0.5
+    scale: float = 0.25
+    rotation: float = 40.0
+    rotation_prob: float = 0.6
+
+
+def load_annotations(root: str | Path, split: str, kpset: KeypointSet) -> dict[str, Any]:
+    path = Path(root) / "annotations" / kpset.annotation.format(split=split)
+    with open(path) as f:
+        gt = json.load(f)
+    missing = [k for k in ("images", "annotations", "categories") if k not in gt]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: not a COCO keypoint annotation file")
+    return gt
+
+
+def _clip_box(box: list[float], width: int, height: int) -> tuple[float, float, float, float] | None:
+    x, y, w, h = box
+    x0, y0 = max(0.0, x), max(0.0, y)
+    x1, y1 = min(width - 1.0, x + max(0.0, w - 1)), min(height - 1.0, y + max(0.0, h - 1))
+    if x1 < x0 or y1 < y0 or w <= 0 or h <= 0:
+        return None
+    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
+
+
+def person_instances(gt: dict[str, Any], image_dir: Path, kpset: KeypointSet,
+                     detections: list[dict[str, Any]] | None = None, score_thr: float = 0.0) -> list[Instance]:
+    """Ground-truth people with at least one labelled point (or detector boxes when given)."""
+    images = {img["id"]: img for img in gt["images"]}
+    out = []
+    if detections is None:
+        for ann in gt["annotations"]:
+            points = kpset.gather(ann)
+            img = images.get(ann["image_id"])
+            if ann.get("iscrowd", 0) or ann.get("category_id", 1) != 1 or img is None or not (points[:, 2] > 0).any():
+                continue
+            box = _clip_box(ann["bbox"], img["width"], img["height"])
+            if box is not None:
+                out.append(Instance(img["id"], image_dir / img["file_name"], box, 1.0, points))
+        return out
+    empty = np.zeros((kpset.num, 3))
+    for det in detections:
+        img = images.get(det["image_id"])
+        if img is None or det.get("category_id", 1) != 1 or det["score"] < score_thr:
+            continue
+        box = _clip_box(det["bbox"], img["width"], img["height"])
+        if box is not None:
+            out.append(Instance(img["id"], image_dir / img["file_name"], box, float(det["score"]), empty))
+    return out
+
+
+def check_images(instances: list[Instance], what: str) -> None:
+    """Fail before training when the annotation file points at images that are not there."""
+    if not instances:
+        raise ValueError(f"{what}: no person with labelled keypoints")
+    files = sorted({inst.file for inst in instances})
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise ValueError(f"{what}: {len(missing)} of {len(files)} images are missing, e.g. {missing[0]}")
+
+
+class TopDownDataset(Dataset):
+    """Person crops -> {"image" [3, H, W], "target" [K, H/4, W/4], "weight" [K], "points" [K, 3]
+    (x, y, v in crop pixels), "inverse" [2, 3] (crop -> image affine, to map predictions back),
+    "index"}."""
+
+    def __init__(self, instances: list[Instance], kpset: KeypointSet, input_size: tuple[int, int],
+                 *, augment: PoseAugment | None = None, sigma: float = 2.0) -> None:
+        self.instances = instances
+        self.kpset = kpset
+        self.input_size = tuple(input_size)
+        self.heatmap_size = (self.input_size[0] // 4, self.input_size[1] // 4)
+        self.augment = augment
+        self.sigma = sigma
+        self.flip_index = kpset.flip_index()
+
+    def __len__(self) -> int:
+        return len(self.instances)
+
+    def _random_geometry(self) -> tuple[float, float, bool]:
+        aug = self.augment
+        if aug is None:
+            return 1.0, 0.0, False
+        scale = float(torch.randn(()).clamp(-1, 1)) * aug.scale + 1.0
+        rotation = float(torch.randn(()).clamp(-2, 2)) * aug.rotation if float(torch.rand(())) < aug.rotation_prob else 0.0
+        return scale, rotation, float(torch.rand(())) < aug.flip
+
+    def __getitem__(self, index: int) -> dict[str, Tensor | int]:
+        inst = self.instances[index]
+        with Image.open(inst.file) as img:
+            image = img.convert("RGB")
+        scale, rotation, flip = self._random_geometry()
+        center, size = box_to_region(inst.box, self.input_size)
+        matrix = region_matrix(center, size * scale, self.input_size, rotation, flip)
+        crop = warp_image(image, matrix, self.input_size)
+        points = apply_points(matrix, inst.points[:, :2])
+        visible = inst.points[:, 2].copy()
+        if flip:
+            points, visible = points[self.flip_index], visible[self.flip_index]
+        target, weight = encode(points, visible, self.input_size, self.heatmap_size, self.sigma)
+        tensor = TF.normalize(TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD)
+        return {"image": tensor, "target": torch.from_numpy(target), "weight": torch.from_numpy(weight),
+                "points": torch.from_numpy(np.concatenate([points, visible[:, None]], 1)).float(),
+                "inverse": torch.from_numpy(invert(matrix)), "index": index}

@@ -1,0 +1,84 @@
+"""What the dense tasks (pose, parsing) share on top of the engine: flags, backbone, protocol.
+
+Protocols: `finetune` trains backbone and head (layer-wise lr decay on the backbone's blocks);
+`frozen` keeps the backbone fixed and trains only the head, which measures the features alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from saip.cli import add_run_arguments
+from saip.export.weights import load_backbone
+from saip.models.backbone import Backbone
+from saip.tasks.config import EvalConfig, add_eval_arguments
+from saip.tasks.data.samplers import shuffled_batches
+from saip.tasks.dense.heads import DenseModel, final_stride
+from saip.tasks.engine import METRICS_FILE, TaskParts, run_task
+from saip.train.rundir import RunDir, write_json_atomic
+
+PROTOCOLS = ["finetune", "frozen"]
+
+
+def add_dense_arguments(parser: argparse.ArgumentParser, formats: list[str]) -> None:
+    add_run_arguments(parser)
+    add_eval_arguments(parser, formats=formats, protocols=PROTOCOLS)
+
+
+def dense_backbone(cfg: EvalConfig) -> Backbone:
+    """The configured weights, checked to fit the protocol and input size before anything runs."""
+    if cfg.protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {cfg.protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    backbone = load_backbone(cfg.model.weights, backbone=cfg.model.backbone, img_size=tuple(cfg.model.img_size),
+                             which=cfg.model.which)
+    stride = final_stride(backbone)
+    h, w = cfg.model.img_size
+    if h % stride or w % stride:
+        raise ValueError(f"model.img_size (H, W)=({h}, {w}) must be multiples of {stride} for {backbone.name}")
+    return backbone
+
+
+def dense_parts(cfg: EvalConfig, model: DenseModel, train_set: Dataset,
+                loss: Callable[[DenseModel, dict[str, Tensor]], dict[str, Tensor]],
+                evaluate: Callable[[DenseModel, RunDir], dict[str, Any]]) -> TaskParts:
+    """Engine parts for a dense task; layer-wise lr decay applies to the fine-tuned timm model."""
+    return TaskParts(
+        model=model, evaluate=evaluate, train_set=train_set, loss=loss,  # type: ignore[arg-type]
+        epoch_batches=lambda epoch: shuffled_batches(len(train_set), cfg.train.batch_size,  # type: ignore[arg-type]
+                                                     seed=cfg.train.seed, epoch=epoch),
+        backbone=None if model.frozen else model.backbone.model,
+    )
+
+
+def run_dense_task(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
+                   resume: str | None) -> dict[str, Any]:
+    """`engine.run_task`, letting `evaluate` also return lists of fractions and None (undefined).
+
+    The engine's `metrics.json` holds floats only; the rest (`per_class_iou`, APm of a set with no
+    medium-size person) is merged into it with a second atomic write, after the engine's.
+    """
+    evaluate, extras = parts.evaluate, {}
+
+    def scalar_evaluate(model: nn.Module, run_dir: RunDir) -> dict[str, float]:
+        metrics = evaluate(model, run_dir)
+        extras.update({k: v for k, v in metrics.items() if not isinstance(v, float)})
+        return {k: v for k, v in metrics.items() if isinstance(v, float)}
+
+    parts.evaluate = scalar_evaluate
+    metrics: dict[str, Any] = run_task(parts, cfg, run, device=device, resume=resume)
+    if extras:
+        metrics = {**metrics, **extras}
+        write_json_atomic(run.path / METRICS_FILE, metrics)
+    return metrics
+
+
+def eval_loader(dataset: Dataset, cfg: EvalConfig) -> DataLoader:
+    """In-order batches for prediction (no gradients, so the larger eval batch size)."""
+    return DataLoader(dataset, batch_size=cfg.train.eval_batch_size, shuffle=False,
+                      num_workers=cfg.train.num_workers)

@@ -1,0 +1,273 @@
+"""The one fine-tune / probe loop shared by every `saip eval TASK` (ReID, attributes, pose, parsing).
+
+How a task plugs in. A task module (`saip/tasks/<task>.py`) exposes `add_arguments(parser)` and
+`run(args) -> int`. Its `run`:
+
+1. loads its config (`saip.tasks.config.load_eval_config(MyConfig, args)`, where `MyConfig`
+   subclasses `EvalConfig` and adds the task's section);
+2. checks its dataset layout and loads the weights (`saip.export.weights.load_backbone`) BEFORE
+   anything is written, raising a `ValueError` that names what is missing or mismatched;
+3. opens the run directory with `open_run(cfg)` (resolved `config.yaml`; a stale `metrics.json`
+   is removed so an interrupted run never leaves one that looks like a result);
+4. builds a `TaskParts`:
+   - `model`: the module that is trained and checkpointed (backbone + head, or a head alone for a
+     probe on precomputed features);
+   - `train_set` (a map-style Dataset) and `epoch_batches(epoch) -> list[list[int]]`: the index
+     batches of one epoch, a pure function of (seed, epoch) (see `saip.tasks.data.samplers`), so a
+     resumed run continues exactly where it stopped; `collate` if the default does not fit;
+   - `loss(model, batch) -> {"loss": total, **named terms}` (the batch is already on the device);
+   - `evaluate(model, run) -> {name: fraction in 0..1}`; it may also write artifacts (features,
+     predictions) and pictures into `run.path` / `run.pictures`;
+   - `backbone`: the timm model inside `model` whose blocks get layer-wise lr decay (None: all
+     parameters at the head's lr);
+5. calls `run_task(parts, cfg, run, device=..., resume=args.resume, train=...)`, which trains
+   (when `train`), evaluates, and writes `metrics.json` atomically at the very end.
+
+The loop: AdamW with layer-wise lr decay (`timm.optim.param_groups_layer_decay`), linear warm-up
+then cosine (`saip.train.schedules.warmup_cosine`, indexed by the global optimizer step),
+`max_steps` stops early without changing the schedule, gradient clipping, bf16 autocast on CUDA,
+`checkpoints/last.pt` every `checkpoint_every` steps and at the end (model, optimizer, step, RNG;
+`--resume auto` restores them exactly), `log.jsonl` and a tqdm bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from timm.optim import param_groups_layer_decay
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from saip.tasks.config import EvalConfig, EvalOptimConfig
+from saip.train.checkpoint import load_checkpoint, prune_checkpoints, rng_state, save_atomic, set_rng_state
+from saip.train.rundir import RunDir
+from saip.train.schedules import warmup_cosine
+
+log = logging.getLogger(__name__)
+
+Batch = Any
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class TaskParts:
+    """Everything the loop needs from a task (see the module docstring)."""
+
+    model: nn.Module
+    evaluate: Callable[[nn.Module, RunDir], dict[str, float]]
+    train_set: Dataset | None = None
+    epoch_batches: Callable[[int], list[list[int]]] | None = None
+    loss: Callable[[nn.Module, Batch], dict[str, Tensor]] | None = None
+    collate: Callable[[list[Any]], Batch] | None = None
+    backbone: nn.Module | None = None
+
+
+def select_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; asking for CUDA on a machine without it is an input error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda asked for, but CUDA is not available here")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise ValueError(f"unknown device {name!r}; use auto, cpu or cuda")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractContextManager[Any]:
+    """bf16 autocast on CUDA (no loss scaling needed); CPU runs fp32."""
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def open_run(cfg: EvalConfig) -> RunDir:
+    """Create the run directory, write the resolved config, remove a stale `metrics.json`."""
+    out = Path(cfg.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}-{cfg.name}")
+    run = RunDir(out)
+    stale = run.path / METRICS_FILE
+    if stale.exists():
+        log.info("removing the previous %s in %s: it is rewritten only when this run completes", METRICS_FILE, out)
+        stale.unlink()
+    run.save_config(cfg)
+    return run
+
+
+def to_device(batch: Batch, device: torch.device) -> Batch:
+    """Move every tensor in a (nested) tuple / list / dict batch."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def build_optimizer(model: nn.Module, backbone: nn.Module | None, cfg: EvalOptimConfig) -> torch.optim.AdamW:
+    """AdamW; backbone blocks get lr x layer_decay^(depth - layer), the rest (heads) the full lr.
+
+    No weight decay on 1-D tensors (biases, norms) nor on the backbone's `no_weight_decay()` tokens.
+    """
+    groups: list[dict[str, Any]] = []
+    in_backbone: set[int] = set()
+    if backbone is not None:
+        skip = backbone.no_weight_decay() if hasattr(backbone, "no_weight_decay") else set()
+        groups = param_groups_layer_decay(backbone, weight_decay=cfg.weight_decay, no_weight_decay_list=skip,
+                                          layer_decay=cfg.layer_decay)
+        in_backbone = {id(p) for p in backbone.parameters()}
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
+    for decay, params in ((cfg.weight_decay, [p for p in rest if p.ndim > 1]),
+                          (0.0, [p for p in rest if p.ndim <= 1])):
+        if params:
+            groups.append({"params": params, "weight_decay": decay, "lr_scale": 1.0})
+    if not groups:
+        raise ValueError("the model has no trainable parameters")
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
+
+
+@dataclass
+class Schedule:
+    """Learning rate as a function of the global optimizer step; its length never depends on max_steps."""
+
+    total: int
+    warmup: int
+    peak: float
+    final: float
+
+    @classmethod
+    def from_config(cls, cfg: EvalConfig, steps_per_epoch: int) -> Schedule:
+        total = cfg.train.total_steps or cfg.train.epochs * steps_per_epoch
+        warmup = min(round(cfg.optim.warmup_epochs * steps_per_epoch), max(total - 1, 0))
+        return cls(total, warmup, cfg.optim.lr, cfg.optim.min_lr)
+
+    def lr(self, step: int) -> float:
+        return warmup_cosine(step, self.total, self.warmup, self.peak, self.final)
+
+
+def _resume_path(run: RunDir, resume: str | None) -> Path | None:
+    if not resume:
+        return None
+    if resume == "auto":
+        path = run.checkpoints / "last.pt"
+        if not path.exists():
+            log.info("--resume auto: no checkpoint in %s yet, starting from step 0", run.checkpoints)
+            return None
+        return path
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint to resume from not found: {path}")
+    return path
+
+
+def _save(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, keep: int) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state()}
+    save_atomic(state, run.checkpoints / f"step_{step:07d}.pt")
+    save_atomic(state, run.checkpoints / "last.pt")
+    prune_checkpoints(run.checkpoints, keep)
+
+
+def _batches(parts: TaskParts, cfg: EvalConfig, epoch: int, offset: int,
+             device: torch.device) -> Iterator[tuple[int, Batch]]:
+    """(batch size, batch) for one epoch from `offset` on; index lists are fixed by (seed, epoch)."""
+    index_batches = parts.epoch_batches(epoch)[offset:]  # type: ignore[misc]
+    # Own generator: creating the loader must not draw from the global RNG, or a run resumed
+    # mid-epoch would drift from the uninterrupted one (exact with num_workers=0; with workers, their
+    # augmentation RNG restarts at the resumed batch).
+    generator = torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)
+    loader = DataLoader(parts.train_set, batch_sampler=index_batches,  # type: ignore[arg-type]
+                        num_workers=cfg.train.num_workers, collate_fn=parts.collate,
+                        pin_memory=device.type == "cuda", generator=generator)
+    for indices, batch in zip(index_batches, loader):
+        yield len(indices), to_device(batch, device)
+
+
+def fit(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device, resume: str | None = None) -> int:
+    """Train `parts.model` on its loss; returns the last optimizer step reached."""
+    if parts.train_set is None or parts.epoch_batches is None or parts.loss is None:
+        raise ValueError("this task's protocol has no training set, batches or loss to fit")
+    model = parts.model.to(device)
+    optimizer = build_optimizer(model, parts.backbone, cfg.optim)
+    steps_per_epoch = len(parts.epoch_batches(0))
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training set ({len(parts.train_set)} samples) is smaller than one batch")  # type: ignore[arg-type]
+    schedule = Schedule.from_config(cfg, steps_per_epoch)
+    stop = min(schedule.total, cfg.train.max_steps) if cfg.train.max_steps > 0 else schedule.total
+    step = 0
+    path = _resume_path(run, resume)
+    if path is not None:
+        ckpt = load_checkpoint(path)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        step = int(ckpt["step"])
+        set_rng_state(ckpt["rng"])
+        run.truncate_log(step)
+        log.info("resumed from %s at step %d", path, step)
+    epoch, offset = divmod(step, steps_per_epoch)
+    bar = tqdm(total=stop, initial=step, desc=cfg.name, disable=None, dynamic_ncols=True)
+    tick, seen = time.perf_counter(), 0
+    while step < stop:
+        for size, batch in _batches(parts, cfg, epoch, offset, device):
+            lr = schedule.lr(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            model.train()
+            with autocast(device, cfg.train.amp):
+                losses = parts.loss(model, batch)
+            if not torch.isfinite(losses["loss"]):
+                raise RuntimeError(f"loss is {losses['loss'].item()} at step {step}; last good checkpoint in "
+                                   f"{run.checkpoints} (lower optim.lr or raise optim.warmup_epochs)")
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            clip = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else math.inf
+            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            step += 1
+            seen += size
+            bar.update(1)
+            if step % cfg.train.log_every == 0 or step == stop:
+                now = time.perf_counter()
+                run.log({**{k: v.detach() for k, v in losses.items()}, "lr": lr, "grad_norm": grad_norm,
+                         "images_per_s": seen / max(now - tick, 1e-9)}, step=step)
+                bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
+                tick, seen = now, 0
+            if step % cfg.train.checkpoint_every == 0 or step == stop:
+                _save(run, model, optimizer, step, cfg.train.keep_checkpoints)
+            if step >= stop:
+                break
+        epoch, offset = epoch + 1, 0
+    bar.close()
+    return step
+
+
+def write_metrics(run: RunDir, metrics: dict[str, float], *, step: int = 0) -> Path:
+    """Check every metric is a fraction in 0..1, log it, then write `metrics.json` atomically."""
+    bad = {k: v for k, v in metrics.items() if not (isinstance(v, float) and 0.0 <= v <= 1.0)}
+    if bad:
+        raise RuntimeError(f"metrics must be fractions in 0..1 (a bug in the task): {bad}")
+    run.log({f"eval_{k}": v for k, v in metrics.items()}, step=step)
+    return run.write_json(METRICS_FILE, metrics)
+
+
+def run_task(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
+             resume: str | None = None, train: bool = True) -> dict[str, float]:
+    """Train when `train`, evaluate, then write `metrics.json` (last, so only a complete run has one)."""
+    try:
+        step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
+        model = parts.model.to(device).eval()
+        with torch.no_grad(), autocast(device, cfg.train.amp):
+            metrics = {k: float(v) for k, v in parts.evaluate(model, run).items()}
+        write_metrics(run, metrics, step=step)
+        log.info("%s: %s", run.path / METRICS_FILE, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        return metrics
+    finally:
+        run.close()

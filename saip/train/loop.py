@@ -1,0 +1,308 @@
+"""`saip pretrain`: set-up, the loop over optimizer steps, checkpoints, pictures, the final export.
+
+Stages of one iteration (dinov2-style): schedules at the global step -> `train_step` -> counters
+and non-finite policy -> logging -> checkpoint -> pictures -> online probe. Runs as one process
+(no process group at all) or under `torchrun` (env://, gloo on CPU, nccl on CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from saip.cli import add_run_arguments
+from saip.config import ConfigError, PretrainConfig, load_config, to_yaml
+from saip.data.pipeline import build_pretrain_loader
+from saip.export.weights import export_backbone
+from saip.models.saip import SAIPStudent
+from saip.models.teacher import ExpertEncoder
+from saip.objectives.csm import CSMCenter
+from saip.objectives.csr import CSRLoss
+from saip.train import checkpoint as ckpt_io
+from saip.train.optim import build_optimizer, scaled_lr
+from saip.train.pictures import save_step_pictures
+from saip.train.report import write_report
+from saip.train.rundir import RunDir
+from saip.train.schedules import ema_momentum, warmup_cosine
+from saip.train.step import LOSS_KEYS, StepContext, StepResult, load_step_state, step_state, train_step
+
+log = logging.getLogger("saip.pretrain")
+
+
+class NonFiniteError(RuntimeError):
+    """Too many non-finite losses in a row: the run stops, the last good checkpoint stays."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_run_arguments(parser)
+    parser.add_argument("--data", action="append", default=None,
+                        help="image folder, .txt list or WebDataset shards; repeat to combine "
+                             "(default: built-in synthetic people)")
+
+
+def resolve_config(args: argparse.Namespace) -> PretrainConfig:
+    """Defaults <- --config <- key=value <- explicit flags; then sanity checks."""
+    flags = {"train.batch_size": args.batch_size, "train.seed": args.seed, "train.log_every": args.log_every,
+             "train.device": args.device, "out": args.out}
+    overrides = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
+    cfg = load_config(PretrainConfig, args.config, overrides)
+    if args.data:
+        cfg.data.sources = list(args.data)
+    if not (cfg.csm.enabled or cfg.csr.enabled or cfg.css.enabled):
+        raise ConfigError("all objectives are disabled: enable at least one of csm, csr, css")
+    if cfg.train.precision not in ("bf16", "fp16", "fp32"):
+        raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.train.precision!r}")
+    if cfg.train.accum_steps < 1 or cfg.train.batch_size < 1:
+        raise ConfigError("train.batch_size and train.accum_steps must be >= 1")
+    return cfg
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device_pref: str) -> tuple[Dist, torch.device]:
+    """A process group only under torchrun with WORLD_SIZE > 1; none for a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
+    if device_pref == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda asked for, but CUDA is not available")
+    if world <= 1:
+        return Dist(), torch.device("cuda" if use_cuda else "cpu")
+    d = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if use_cuda:
+        torch.cuda.set_device(d.local_rank)
+    dist.init_process_group("nccl" if use_cuda else "gloo", init_method="env://")
+    return d, torch.device(f"cuda:{d.local_rank}" if use_cuda else "cpu")
+
+
+def run_dir_path(cfg: PretrainConfig, resume: str | None) -> Path:
+    if cfg.out:
+        return Path(cfg.out)
+    if resume and resume != "auto":
+        return Path(resume).resolve().parent.parent  # <run>/checkpoints/x.pt
+    return Path("runs") / f"{datetime.now():%Y%m%d-%H%M%S}-{cfg.name}"
+
+
+@dataclass
+class Counters:
+    """Run totals, checkpointed so that a resumed run's summary covers the whole run."""
+
+    images_seen: int = 0
+    images_skipped: int = 0
+    steps_skipped_nonfinite: int = 0
+    wall_time_s: float = 0.0
+    nonfinite_streak: int = 0
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Window:
+    """Averages over the steps since the last log line."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    steps: int = 0
+    images: int = 0
+    seconds: float = 0.0
+
+    def add(self, res: StepResult, seconds: float, world: int) -> None:
+        if res.finite:
+            for k, v in {**res.terms, "loss": res.loss, "grad_norm": res.grad_norm, **res.monitors}.items():
+                self.sums[k] = self.sums.get(k, 0.0) + v
+            self.steps += 1
+        self.images += res.images * world
+        self.seconds += seconds
+
+    def flush(self) -> dict[str, float]:
+        record = {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+        record["img_per_s"] = self.images / max(self.seconds, 1e-9)
+        self.sums, self.steps, self.images, self.seconds = {}, 0, 0, 0.0
+        return record
+
+
+def build_context(cfg: PretrainConfig, device: torch.device, d: Dist) -> StepContext:
+    torch.manual_seed(cfg.train.seed)  # identical initialisation on every rank
+    student = SAIPStudent(cfg).to(device)
+    teacher = ExpertEncoder(student).to(device)
+    center = CSMCenter(cfg.csm.out_dim, cfg.csm.center_momentum).to(device)
+    effective = cfg.train.batch_size * d.world * cfg.train.accum_steps
+    optimizer = build_optimizer(student, lr=scaled_lr(cfg.optim.base_lr, effective),
+                                weight_decay=cfg.optim.weight_decay, betas=tuple(cfg.optim.betas))
+    precision = cfg.train.precision if device.type == "cuda" else "fp32"
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    wrapped: torch.nn.Module = student
+    if d.world > 1:
+        every_part_used = cfg.csm.enabled and cfg.csr.enabled and cfg.css.enabled
+        wrapped = DistributedDataParallel(student, device_ids=[device.index] if device.type == "cuda" else None,
+                                          broadcast_buffers=False, find_unused_parameters=not every_part_used)
+    return StepContext(cfg=cfg, student=wrapped, teacher=teacher, center=center, optimizer=optimizer,
+                       scaler=scaler, device=device, amp_dtype=amp_dtype,
+                       csr_loss=CSRLoss(student.backbone.patch_size, cfg.csr.norm_pix_loss))
+
+
+def find_resume(run: RunDir, resume: str | None) -> Path | None:
+    if not resume:
+        return None
+    if resume == "auto":
+        last = run.checkpoints / "last.pt"
+        return last if last.is_file() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume checkpoint not found: {path}")
+    return path
+
+
+def save_checkpoint(run: RunDir, ctx: StepContext, step: int, spe: int, counters: Counters) -> None:
+    accum = ctx.cfg.train.accum_steps
+    state = {**step_state(ctx), "step": step, "epoch": step // spe, "batch_in_epoch": step % spe * accum,
+             "rng": ckpt_io.rng_state(), "counters": counters.state(), "config": to_yaml(ctx.cfg),
+             "backbone": ctx.cfg.model.backbone, "img_size": list(ctx.cfg.model.img_size)}
+    ckpt_io.save_atomic(state, run.checkpoints / "last.pt")
+    if step % ctx.cfg.train.checkpoint_every == 0:
+        ckpt_io.save_atomic(state, run.checkpoints / f"step_{step:07d}.pt")
+        ckpt_io.prune_checkpoints(run.checkpoints, ctx.cfg.train.keep_checkpoints)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args)
+    d, device = setup_distributed(cfg.train.device)
+    try:
+        return _train(cfg, args, d, device)
+    except NonFiniteError as err:
+        log.error("%s", err)
+        return 3
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch.device) -> int:
+    accum = cfg.train.accum_steps
+    first_loader = build_pretrain_loader(cfg, rank=d.rank, world_size=d.world)  # data errors before any work
+    spe = len(first_loader) // accum
+    if spe == 0:
+        raise ConfigError(f"one epoch has {len(first_loader)} batches, fewer than accum_steps={accum}")
+    total = cfg.train.total_steps or cfg.train.epochs * spe
+    warmup = int(round(cfg.optim.warmup_epochs * spe))
+    stop_at = min(total, args.max_steps) if args.max_steps else total
+
+    run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank)
+    ctx = build_context(cfg, device, d)
+    counters, step = Counters(), 0
+    resume_from = find_resume(run, args.resume)
+    if resume_from is not None:
+        state = ckpt_io.load_checkpoint(resume_from, map_location=device)
+        load_step_state(ctx, state)
+        ckpt_io.set_rng_state(state["rng"])
+        step = int(state["step"])
+        counters = Counters(**state["counters"])
+        run.truncate_log(step)
+        log.info("resumed from %s at step %d", resume_from, step)
+    run.save_config(cfg)
+    peak_lr = scaled_lr(cfg.optim.base_lr, cfg.train.batch_size * d.world * accum)
+    if d.main:
+        log.info("run directory %s: %d steps (%d per epoch), peak lr %.3g, device %s, %d process(es)",
+                 run.path, total, spe, peak_lr, device, d.world)
+
+    window = Window()
+    bar = tqdm(total=stop_at, initial=step, disable=not d.main, unit="step", dynamic_ncols=True)
+    last_result: StepResult | None = None
+    while step < stop_at:
+        epoch, start = step // spe, step % spe * accum
+        loader = first_loader if (epoch, start) == (0, 0) else build_pretrain_loader(
+            cfg, rank=d.rank, world_size=d.world, epoch=epoch, start_batch=start)
+        first_loader = None  # only reusable for a fresh epoch 0
+        batches = iter(loader)
+        for _ in range(spe - step % spe):
+            tic = time.perf_counter()
+            lr = warmup_cosine(step, total, warmup, peak_lr, cfg.optim.min_lr)
+            for group in ctx.optimizer.param_groups:
+                group["lr"] = lr
+            momentum = ema_momentum(step, total, cfg.teacher.momentum)
+            res = train_step(ctx, [next(batches) for _ in range(accum)], step,
+                             momentum=momentum, seed=cfg.train.seed)
+            step += 1
+            seconds = time.perf_counter() - tic
+            _count(counters, res, seconds, d, step, cfg.train.max_nonfinite)
+            window.add(res, seconds, d.world)
+            last_result = res if res.finite else last_result
+            bar.update(1)
+            if res.finite:
+                bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
+            if step % cfg.train.log_every == 0 or step == stop_at:
+                run.log({"epoch": epoch, "lr": lr, "momentum": momentum, "wd": cfg.optim.weight_decay,
+                         "teacher_temp": cfg.csm.teacher_temp, **window.flush()}, step=step)
+            if d.main and (step % cfg.train.checkpoint_every == 0 or step == stop_at):
+                save_checkpoint(run, ctx, step, spe, counters)
+            if d.main and res.last is not None and (step % cfg.train.picture_every == 0 or step == stop_at):
+                save_step_pictures(run.pictures / f"step_{step:07d}.png", res.last, ctx)
+            if d.main and cfg.train.probe_data and step % cfg.train.probe_every == 0:
+                _probe(run, ctx, step)
+            if step >= stop_at:
+                break
+    bar.close()
+    if d.main:
+        _finish(run, ctx, cfg, step, counters)
+    run.close()
+    return 0
+
+
+def _count(counters: Counters, res: StepResult, seconds: float, d: Dist, step: int, max_nonfinite: int) -> None:
+    """Run totals and the non-finite policy: skip and count, stop after too many in a row."""
+    counters.images_seen += res.images * d.world
+    counters.images_skipped += res.skipped_images * d.world
+    counters.wall_time_s += seconds
+    if res.finite:
+        counters.nonfinite_streak = 0
+        return
+    counters.steps_skipped_nonfinite += 1
+    counters.nonfinite_streak += 1
+    log.warning("step %d: non-finite loss, step skipped (%d in a row)", step, counters.nonfinite_streak)
+    if counters.nonfinite_streak >= max_nonfinite:
+        raise NonFiniteError(f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping. "
+                             "The last checkpoint holds the last good weights; lower the lr or enable "
+                             "optim.clip_grad, then --resume auto")
+
+
+def _probe(run: RunDir, ctx: StepContext, step: int) -> None:
+    from saip.tasks.reid import frozen_probe  # evaluation code only when a probe is configured
+
+    metrics = frozen_probe(ctx.teacher.backbone, ctx.cfg.train.probe_data, device=ctx.device,
+                           img_size=tuple(ctx.cfg.model.img_size))
+    run.log({"probe_mAP": metrics["mAP"], "probe_rank1": metrics["rank1"]}, step=step)
+    log.info("step %d probe: mAP %.4f rank-1 %.4f", step, metrics["mAP"], metrics["rank1"])
+
+
+def _finish(run: RunDir, ctx: StepContext, cfg: PretrainConfig, step: int, counters: Counters) -> None:
+    source = cfg.train.export
+    module = ctx.teacher if source == "teacher" else ctx.module
+    export_backbone(module.backbone, run.path, source=source)
+    summary = {"steps": step, "images_seen": counters.images_seen, "images_skipped": counters.images_skipped,
+               "steps_skipped_nonfinite": counters.steps_skipped_nonfinite,
+               "wall_time_s": round(counters.wall_time_s, 3)}
+    run.write_json("summary.json", summary)
+    write_report(run)
+    log.info("done: %d steps, %d images (%d unreadable skipped, %d non-finite steps skipped); report: %s",
+             step, counters.images_seen, counters.images_skipped, counters.steps_skipped_nonfinite,
+             run.path / "report.md")

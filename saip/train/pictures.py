@@ -1,0 +1,121 @@
+"""What the model learned, as one PNG per picture step (first sample of the last micro-batch).
+
+Rows: the student's views at their true relative scales; CSR input / mask / reconstruction /
+target; the CSS scene with true and predicted masks for both searches; the teacher's last-block
+class-token attention per head on global view 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from saip.data.views import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from saip.objectives.csr import patchify, unpatchify  # noqa: E402
+
+if TYPE_CHECKING:
+    from saip.train.step import MicroBatch, StepContext
+
+
+def to_image(x: Tensor) -> np.ndarray:
+    """A normalised [3, H, W] tensor -> an [H, W, 3] array in 0..1."""
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (x.detach().float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def _reconstruction(pred: Tensor, image: Tensor, grid: tuple[int, int], patch: int, norm_pix: bool) -> Tensor:
+    """Un-normalise per-patch predictions with the target's patch statistics (MAE's display trick)."""
+    pred = pred.detach().float().cpu().unsqueeze(0)
+    if norm_pix:
+        target = patchify(image.detach().float().cpu().unsqueeze(0), patch)
+        pred = pred * (target.var(-1, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
+    return unpatchify(pred, grid, patch, 3)[0]
+
+
+def _cls_attention(qkv: tuple[Tensor, Tensor, Tensor], grid: tuple[int, int]) -> np.ndarray | None:
+    """Class-token attention to the patches per head [H, Hp, Wp]; None without a class token."""
+    q, k, _ = (t[0].detach().float().cpu() for t in qkv)  # [heads, N, d]
+    n = grid[0] * grid[1]
+    if q.shape[1] != n + 1:
+        return None
+    attn = torch.softmax(q[:, :1] @ k.transpose(-1, -2) / q.shape[-1] ** 0.5, dim=-1)[:, 0, 1:]
+    return attn.reshape(-1, *grid).numpy()
+
+
+def _overlay(ax: plt.Axes, scene: np.ndarray, mask: np.ndarray, title: str, color: tuple[float, ...]) -> None:
+    ax.imshow(scene)
+    h, w = scene.shape[:2]
+    ax.imshow(np.dstack([np.broadcast_to(np.array(color), (*mask.shape, 3)), mask * 0.55]),
+              extent=(0, w, h, 0), interpolation="nearest")
+    ax.set_title(title, fontsize=7)
+
+
+def save_step_pictures(path: Path, mb: MicroBatch, ctx: StepContext) -> Path:
+    cfg, patch = ctx.cfg, ctx.module.backbone.patch_size
+    inp, out, batch = mb.inputs, mb.outputs, mb.batch
+    b = inp.roi.shape[0]
+    views = [("global 1", inp.globals_[0]), ("global 2", inp.globals_[b])]
+    if inp.locals_ is not None:
+        views += [(f"local {i + 1}", inp.locals_[i * b]) for i in range(inp.locals_.shape[0] // b)]
+    views += [("roi (rescaled)", inp.roi[0]), ("half (rescaled)", inp.half[0])]
+    rows = [[(name, to_image(v)) for name, v in views]]
+    if out.csr_pred is not None and mb.csr_mask is not None:
+        image = inp.csr_image[0]
+        grid = out.csr_grid
+        mask = mb.csr_mask[0].cpu().float().reshape(grid).repeat_interleave(patch, 0).repeat_interleave(patch, 1)
+        shown = to_image(image) * (1 - mask.numpy()[..., None] * 0.85)
+        recon = _reconstruction(out.csr_pred[0], image, grid, patch, cfg.csr.norm_pix_loss)
+        rows.append([("CSR input", shown), ("CSR mask", mask.numpy()),
+                     ("CSR reconstruction", to_image(recon)), ("CSR target", to_image(image))])
+    masks: list[tuple[str, np.ndarray, tuple[float, ...]]] = []
+    if out.css_inst is not None:
+        scene = to_image(batch["scene"][0])
+        for key, logits in (("inst", out.css_inst), ("roi", out.css_roi)):
+            masks.append((f"{key} true", batch[f"{key}_target"][0].float().numpy(), (0.1, 0.9, 0.1)))
+            masks.append((f"{key} predicted", torch.sigmoid(logits[0].detach().float()).cpu().numpy(), (0.9, 0.2, 0.1)))
+    attn = _cls_attention(mb.teacher.qkv[0], inp.globals_.shape[-2] // patch and
+                          (inp.globals_.shape[-2] // patch, inp.globals_.shape[-1] // patch)) if mb.teacher.qkv else None
+    ncols = max(len(rows[0]), 4, len(masks) + 1, (attn.shape[0] + 1) if attn is not None else 0)
+    nrows = len(rows) + bool(masks) + (attn is not None)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 2.6 * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for r, row in enumerate(rows):
+        for c, (name, img) in enumerate(row):
+            ax = axes[r, c]
+            ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=1)
+            ax.set_title(f"{name}\n{img.shape[0]}x{img.shape[1]}", fontsize=7)
+            ax.axis("on")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            # Views at true scale: a common pixel extent makes smaller views look smaller.
+            if r == 0:
+                ax.set_xlim(0, max(v.shape[-1] for _, v in views))
+                ax.set_ylim(max(v.shape[-2] for _, v in views), 0)
+    r = len(rows)
+    if masks:
+        axes[r, 0].imshow(scene)
+        axes[r, 0].set_title("CSS scene", fontsize=7)
+        for c, (name, m, color) in enumerate(masks, start=1):
+            _overlay(axes[r, c], scene, m, name, color)
+        r += 1
+    if attn is not None:
+        axes[r, 0].imshow(to_image(inp.globals_[0]))
+        axes[r, 0].set_title("teacher view", fontsize=7)
+        for h in range(attn.shape[0]):
+            axes[r, h + 1].imshow(attn[h], cmap="inferno")
+            axes[r, h + 1].set_title(f"teacher attn head {h}", fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,108 @@
+"""The run directory: resolved config, JSON-lines log, TensorBoard events, pictures, checkpoints.
+
+One folder holds everything about a run (DINOv2-style), so a run can be read, resumed and
+exported from its directory alone. Only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from saip.config import to_yaml
+
+log = logging.getLogger(__name__)
+
+
+def _git_sha() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON through a temporary file and a rename, so readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no NaN/inf; keep the information as text
+    return value
+
+
+class RunDir:
+    """Paths and writers of one run; every writer is a no-op on ranks other than 0."""
+
+    def __init__(self, path: str | Path, *, rank: int = 0, tensorboard: bool = True) -> None:
+        self.path = Path(path)
+        self.is_main = rank == 0
+        self.checkpoints = self.path / "checkpoints"
+        self.pictures = self.path / "pictures"
+        self._tb: Any = None
+        if self.is_main:
+            for folder in (self.path, self.checkpoints, self.pictures):
+                folder.mkdir(parents=True, exist_ok=True)
+            if tensorboard:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.path / "tb"))
+
+    def save_config(self, cfg: Any) -> None:
+        if not self.is_main:
+            return
+        versions = f"# saip git {_git_sha()}, torch {torch.__version__}, python {sys.version.split()[0]}\n"
+        (self.path / "config.yaml").write_text(versions + to_yaml(cfg))
+
+    def log(self, record: dict[str, Any], *, step: int) -> None:
+        """Append one JSON object to `log.jsonl` and mirror scalars to TensorBoard."""
+        if not self.is_main:
+            return
+        record = {"step": step, **{k: _plain(v) for k, v in record.items()}}
+        with open(self.path / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self._tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self._tb.add_scalar(key, value, step)
+
+    def truncate_log(self, after_step: int) -> None:
+        """Drop log lines past `after_step`: a resumed run rewrites the steps the checkpoint lost."""
+        path = self.path / "log.jsonl"
+        if not self.is_main or not path.exists():
+            return
+        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= after_step]
+        path.write_text("".join(ln + "\n" for ln in kept))
+
+    def read_log(self) -> list[dict[str, Any]]:
+        path = self.path / "log.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+    def write_json(self, name: str, data: Any) -> Path:
+        path = self.path / name
+        if self.is_main:
+            write_json_atomic(path, data)
+        return path
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None

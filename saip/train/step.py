@@ -1,0 +1,266 @@
+"""One SAIP optimizer step, read top to bottom in the method's order (method.md, "One training step").
+
+1. schedules at the global optimizer step (lr, teacher momentum) are applied by the caller;
+2. per micro-batch: batch-level randomness (cross-scale factors, CSR mask) from a generator seeded
+   by (seed, step, micro-batch), teacher forward under no_grad, student forward over views grouped
+   by (H, W), named losses, weighted sum, scaled backward;
+3. on the last micro-batch only: a non-finite check across ranks, clipping, the optimizer step,
+   then the EMA update of the expert encoder (never per micro-batch).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from saip.config import PretrainConfig
+from saip.data.masking import random_grid_mask, resize_grid_mask, visible_indices
+from saip.models.backbone import QKV
+from saip.models.saip import SAIPStudent, StudentInputs, StudentOutputs
+from saip.models.teacher import ExpertEncoder
+from saip.objectives.csm import AttentionDistillLoss, CSMCenter, CSMLoss, teacher_probs
+from saip.objectives.csr import CSRLoss
+from saip.objectives.css import CSSLoss
+
+LOSS_KEYS = ("loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi")
+
+
+@dataclass
+class TeacherOutputs:
+    probs: list[Tensor] = field(default_factory=list)  # per global view [B, K]
+    logits: Tensor | None = None  # [2B, K]
+    qkv: list[QKV] = field(default_factory=list)  # per global view
+    scene_tokens: Tensor | None = None  # [B, Ns, Dm]
+
+
+@dataclass
+class MicroBatch:
+    """What one micro-batch produced; kept for pictures and monitors."""
+
+    batch: dict[str, Tensor]
+    inputs: StudentInputs
+    teacher: TeacherOutputs
+    outputs: StudentOutputs
+    csr_mask: Tensor | None  # [B, Nc] True = masked
+
+
+@dataclass
+class StepContext:
+    cfg: PretrainConfig
+    student: nn.Module  # SAIPStudent, possibly wrapped in DistributedDataParallel
+    teacher: ExpertEncoder
+    center: CSMCenter
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None  # None: full fp32
+    csm_loss: CSMLoss = field(default_factory=CSMLoss)
+    attn_loss: AttentionDistillLoss = field(default_factory=AttentionDistillLoss)
+    csr_loss: CSRLoss = field(default_factory=CSRLoss)
+    css_loss: CSSLoss = field(default_factory=CSSLoss)
+
+    @property
+    def module(self) -> SAIPStudent:
+        return getattr(self.student, "module", self.student)
+
+
+@dataclass
+class StepResult:
+    terms: dict[str, float]  # each loss term, averaged over micro-batches
+    loss: float
+    finite: bool
+    grad_norm: float
+    images: int
+    skipped_images: int
+    monitors: dict[str, float]
+    last: MicroBatch | None
+
+
+def round_to_patch(size: float, patch: int) -> int:
+    """Nearest multiple of the patch size, ties rounded up (112 -> 112, 72 -> 80 for p=16)."""
+    return max(patch, int(math.floor(size / patch + 0.5)) * patch)
+
+
+def rescale(x: Tensor, factor: float, patch: int) -> Tensor:
+    """Resize a batch by `factor`, sides rounded to the patch grid (never dropped in the conv)."""
+    h, w = x.shape[-2:]
+    size = (round_to_patch(h * factor, patch), round_to_patch(w * factor, patch))
+    if size == (h, w):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=factor < 1)
+
+
+def step_generator(seed: int, step: int, micro: int) -> torch.Generator:
+    """Batch-level randomness as a pure function of (seed, step, micro-batch): exact on resume."""
+    state = np.random.SeedSequence([seed, step, micro]).generate_state(2, dtype=np.uint32)
+    return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def _split_views(t: Tensor, b: int) -> list[Tensor]:
+    return list(t.split(b))
+
+
+@torch.no_grad()
+def teacher_forward(ctx: StepContext, inputs: StudentInputs, scene: Tensor | None, step_temp: float) -> TeacherOutputs:
+    cfg, teacher = ctx.cfg, ctx.teacher
+    b = inputs.roi.shape[0]
+    out = TeacherOutputs()
+    if cfg.csm.enabled:
+        taps = teacher.backbone.forward_taps(inputs.globals_, mid=False, qkv=cfg.csm.attn_weight > 0)
+        out.logits = teacher.csm_head(taps.cls)
+        out.probs = _split_views(teacher_probs(out.logits, ctx.center.center, step_temp), b)
+        if taps.qkv is not None:
+            out.qkv = [tuple(t.split(b)[i] for t in taps.qkv) for i in range(2)]  # type: ignore[misc]
+    if cfg.css.enabled and scene is not None:
+        out.scene_tokens = teacher.backbone.forward_mid(scene).mid
+    return out
+
+
+def make_inputs(ctx: StepContext, batch: dict[str, Tensor],
+                gen: torch.Generator) -> tuple[StudentInputs, Tensor | None, Tensor | None]:
+    """Move a loader batch to the device and build the student's views.
+
+    Returns the inputs, the scene [B, 3, Hs, Ws] (None without CSS) and the CSR mask [B, Nc]
+    (True = masked; None without CSR)."""
+    cfg, patch = ctx.cfg, ctx.module.backbone.patch_size
+    dev = ctx.device
+    glob = batch["global"].to(dev, non_blocking=True)  # [B, 2, 3, H, W]
+    local = batch["local"].to(dev, non_blocking=True)  # [B, L, 3, h, w]
+    b = glob.shape[0]
+    factors = cfg.views.rescale_factors
+    pick = torch.randint(len(factors), (2,), generator=gen).tolist()  # one factor per view per batch
+    inputs = StudentInputs(
+        globals_=glob.transpose(0, 1).flatten(0, 1),
+        locals_=local[:, :-1].transpose(0, 1).flatten(0, 1) if local.shape[1] > 1 else None,
+        roi=rescale(local[:, -1], factors[pick[0]], patch),
+        half=rescale(batch["half"].to(dev, non_blocking=True), factors[pick[1]], patch),
+    )
+    mask = None
+    if cfg.csr.enabled:
+        g2 = glob[:, 1]
+        inputs.csr_image = rescale(g2, cfg.csr.scale, patch)
+        anchor = (g2.shape[-2] // patch, g2.shape[-1] // patch)
+        grid = (inputs.csr_image.shape[-2] // patch, inputs.csr_image.shape[-1] // patch)
+        coarse = random_grid_mask(b, anchor, cfg.csr.mask_ratio, generator=gen)
+        visible = round(grid[0] * grid[1] * (1 - cfg.csr.mask_ratio))
+        mask = resize_grid_mask(coarse, anchor, grid, visible, generator=gen).to(dev)
+        inputs.csr_visible = visible_indices(mask)
+    scene = batch["scene"].to(dev, non_blocking=True) if cfg.css.enabled else None
+    if scene is not None:
+        inputs.scene_grid = (scene.shape[-2] // patch, scene.shape[-1] // patch)
+    return inputs, scene, mask
+
+
+def compute_losses(ctx: StepContext, mb: MicroBatch) -> dict[str, Tensor]:
+    """The five named loss terms of method.md (disabled objectives contribute nothing)."""
+    cfg, out, t = ctx.cfg, mb.outputs, mb.teacher
+    terms: dict[str, Tensor] = {}
+    if cfg.csm.enabled:
+        terms["loss_csm"] = ctx.csm_loss(out.logits, t.probs, cfg.csm.student_temp)
+        if out.qkv:
+            terms["loss_attn"] = ctx.attn_loss(t.qkv, out.qkv)
+    if cfg.csr.enabled:
+        terms["loss_csr"] = ctx.csr_loss(out.csr_pred, mb.inputs.csr_image, mb.csr_mask)
+    if cfg.css.enabled:
+        dev = ctx.device
+        terms["loss_css_inst"] = ctx.css_loss(out.css_inst, mb.batch["inst_target"].to(dev))
+        terms["loss_css_roi"] = ctx.css_loss(out.css_roi, mb.batch["roi_target"].to(dev))
+    return terms
+
+
+def loss_weights(cfg: PretrainConfig) -> dict[str, float]:
+    return {"loss_csm": cfg.csm.weight, "loss_attn": cfg.csm.weight * cfg.csm.attn_weight,
+            "loss_csr": cfg.csr.weight, "loss_css_inst": cfg.css.inst_weight, "loss_css_roi": cfg.css.roi_weight}
+
+
+def _all_finite(value: Tensor, device: torch.device) -> bool:
+    flag = torch.tensor([0.0 if bool(torch.isfinite(value)) else 1.0], device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(flag)
+    return flag.item() == 0.0
+
+
+def _monitors(ctx: StepContext, last: MicroBatch) -> dict[str, float]:
+    """Collapse monitors: teacher output entropy (-> 0 on collapse to one prototype, log K if
+    uniform) and the std of the student's normalised features over the batch (-> 0 on collapse)."""
+    mon: dict[str, float] = {}
+    if last.teacher.probs:
+        p = torch.cat(last.teacher.probs)
+        mon["teacher_entropy"] = float(-(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean())
+    if last.outputs.cls_features is not None:
+        feats = F.normalize(last.outputs.cls_features.float(), dim=-1)
+        mon["student_feature_std"] = float(feats.std(0).mean()) if feats.shape[0] > 1 else 0.0
+    return mon
+
+
+def train_step(ctx: StepContext, micro_batches: list[dict[str, Tensor]], step: int, *,
+               momentum: float, seed: int) -> StepResult:
+    """Accumulate gradients over `micro_batches`, then one optimizer step and one EMA update."""
+    cfg = ctx.cfg
+    weights = loss_weights(cfg)
+    sums: dict[str, float] = {}
+    total_sum, finite, images, skipped = 0.0, True, 0, 0
+    last: MicroBatch | None = None
+    ctx.optimizer.zero_grad(set_to_none=True)
+    for micro, batch in enumerate(micro_batches):
+        skipped += int(batch["num_skipped"])
+        images += int(batch["global"].shape[0])
+        is_last = micro == len(micro_batches) - 1
+        sync = contextlib.nullcontext() if is_last or not hasattr(ctx.student, "no_sync") else ctx.student.no_sync()
+        autocast = (torch.autocast(ctx.device.type, dtype=ctx.amp_dtype) if ctx.amp_dtype is not None
+                    else contextlib.nullcontext())
+        gen = step_generator(seed, step, micro)
+        with sync:
+            with autocast:
+                inputs, scene, mask = make_inputs(ctx, batch, gen)
+                teacher = teacher_forward(ctx, inputs, scene, cfg.csm.teacher_temp)
+                if teacher.scene_tokens is not None:
+                    inputs.scene_tokens = teacher.scene_tokens
+                outputs = ctx.student(inputs)
+            mb = MicroBatch(batch, inputs, teacher, outputs, mask)
+            terms = compute_losses(ctx, mb)
+            total = sum(weights[k] * v for k, v in terms.items())
+            finite = finite and bool(torch.isfinite(total))
+            ctx.scaler.scale(total / len(micro_batches)).backward()
+        if teacher.logits is not None:
+            ctx.center.update(teacher.logits)
+        for k, v in terms.items():
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(micro_batches)
+        total_sum += float(total.detach()) / len(micro_batches)
+        last = mb
+    finite = _all_finite(torch.tensor(0.0 if finite else float("nan")), ctx.device)
+    grad_norm = float("nan")
+    if finite:
+        ctx.scaler.unscale_(ctx.optimizer)
+        params = [p for p in ctx.module.parameters() if p.grad is not None]
+        max_norm = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else float("inf")
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        ctx.scaler.step(ctx.optimizer)
+        ctx.scaler.update()
+        ctx.teacher.update(ctx.module, momentum)
+    ctx.optimizer.zero_grad(set_to_none=True)
+    return StepResult(terms=sums, loss=total_sum, finite=finite, grad_norm=grad_norm, images=images,
+                      skipped_images=skipped, monitors=_monitors(ctx, last) if last else {}, last=last)
+
+
+def step_state(ctx: StepContext) -> dict[str, Any]:
+    """Everything the step mutates, for checkpoints."""
+    return {"student": ctx.module.state_dict(), "teacher": ctx.teacher.state_dict(),
+            "center": ctx.center.state_dict(), "optimizer": ctx.optimizer.state_dict(),
+            "scaler": ctx.scaler.state_dict()}
+
+
+def load_step_state(ctx: StepContext, state: dict[str, Any]) -> None:
+    ctx.module.load_state_dict(state["student"])
+    ctx.teacher.load_state_dict(state["teacher"])
+    ctx.center.load_state_dict(state["center"])
+    ctx.optimizer.load_state_dict(state["optimizer"])
+    ctx.scaler.load_state_dict(state["scaler"])

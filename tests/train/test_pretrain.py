@@ -1,0 +1,140 @@
+"""End-to-end `saip pretrain` on CPU with tiny shapes: run directory, resume exactness, export,
+bad images, the non-finite policy and the objective switches."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import timm
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from saip.cli import main
+from saip.train import step as step_module
+from saip.train.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.slow
+
+LOSSES = ("loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi")
+
+
+def pretrain(out: Path, overrides: list[str], *extra: str) -> int:
+    return main(["pretrain", "--out", str(out), *extra, *overrides])
+
+
+def read_log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    out = tmp_path / "run"
+    assert pretrain(out, tiny_overrides, "--max-steps", "3", "train.picture_every=3") == 0
+    for name in ("config.yaml", "log.jsonl", "checkpoints/last.pt", "backbone.safetensors", "backbone.json",
+                 "summary.json", "report.md", "loss_curves.png", "pictures/step_0000003.png"):
+        assert (out / name).is_file(), name
+    assert list((out / "tb").glob("events.out.tfevents.*"))
+    log = read_log(out)
+    assert [r["step"] for r in log] == [1, 2, 3]
+    for record in log:
+        assert all(np.isfinite(record[k]) for k in LOSSES + ("loss", "lr", "img_per_s")), record
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 and summary["images_seen"] == 12
+    assert summary["images_skipped"] == 0 and summary["steps_skipped_nonfinite"] == 0
+    # The exported teacher backbone loads into plain timm, strictly, and matches the checkpoint.
+    meta = json.loads((out / "backbone.json").read_text())
+    model = timm.create_model(meta["timm_model"], **meta["timm_kwargs"])
+    model.load_state_dict(load_file(out / "backbone.safetensors"), strict=True)
+    teacher = load_checkpoint(out / "checkpoints" / "last.pt")["teacher"]
+    torch.testing.assert_close(model.state_dict()["pos_embed"], teacher["backbone.model.pos_embed"])
+    assert "resolved" not in (out / "config.yaml").read_text() and "vit_micro" in (out / "config.yaml").read_text()
+
+
+def test_resume_matches_uninterrupted_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert pretrain(straight, tiny_overrides, "--max-steps", "6") == 0
+    assert pretrain(resumed, tiny_overrides, "--max-steps", "3") == 0
+    assert pretrain(resumed, tiny_overrides, "--max-steps", "6", "--resume", "auto") == 0
+    a, b = read_log(straight), read_log(resumed)
+    assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]  # steps 4-6 appended to the same log
+    for ra, rb in zip(a, b):
+        for key in LOSSES + ("loss", "lr", "momentum"):
+            assert ra[key] == pytest.approx(rb[key], abs=1e-5, rel=1e-5), (ra["step"], key)
+    # Across an epoch boundary (6 steps per epoch here) the data position is restored too.
+    assert pretrain(resumed, tiny_overrides, "--max-steps", "8", "--resume", "auto") == 0
+    assert pretrain(straight, tiny_overrides, "--max-steps", "8", "--resume", "auto") == 0
+    assert read_log(resumed)[-1]["loss"] == pytest.approx(read_log(straight)[-1]["loss"], abs=1e-5)
+    assert json.loads((resumed / "summary.json").read_text())["images_seen"] == 32
+
+
+@pytest.mark.parametrize("enabled", [("csm",), ("csr",), ("css",), ("csm", "css"), ("csr", "css")])
+def test_objective_switches(tmp_path: Path, tiny_overrides: list[str], enabled: tuple[str, ...]) -> None:
+    switches = [f"{name}.enabled={name in enabled}" for name in ("csm", "csr", "css")]
+    assert pretrain(tmp_path / "run", tiny_overrides + switches, "--max-steps", "1") == 0
+    record = read_log(tmp_path / "run")[0]
+    present = {k for k in LOSSES if k in record}
+    expected = {"csm": {"loss_csm", "loss_attn"}, "csr": {"loss_csr"}, "css": {"loss_css_inst", "loss_css_roi"}}
+    assert present == set().union(*(expected[n] for n in enabled))
+
+
+def _odd_images(folder: Path) -> int:
+    """Good person crops plus files that cannot be used; returns the number of unusable ones."""
+    from saip.synth import render_person
+
+    folder.mkdir()
+    for i in range(9):
+        render_person(i, (64, 32)).save(folder / f"good_{i}.png")
+    rgb = np.asarray(render_person(99, (64, 32)))
+    Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
+    Image.fromarray(rgb).convert("L").save(folder / "gray.png")
+    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(folder / "sixteen.png")
+    (folder / "zero.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image")
+    (folder / "truncated.jpg").write_bytes((folder / "good_0.png").read_bytes()[:60])
+    Image.new("RGB", (4, 4)).save(folder / "tiny.png")
+    return 4
+
+
+def test_bad_images_are_counted_not_fatal(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    bad = _odd_images(tmp_path / "images")
+    out = tmp_path / "run"
+    # 16 files, batch 4: one epoch of 4 steps meets every file once.
+    assert pretrain(out, tiny_overrides + ["train.epochs=1"], "--data", str(tmp_path / "images")) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 4
+    assert summary["images_skipped"] >= bad
+    assert all(np.isfinite(r["loss"]) for r in read_log(out))
+
+
+def test_data_errors_before_any_work(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    for data in (tmp_path / "missing", tmp_path / "empty"):
+        assert pretrain(tmp_path / "run", tiny_overrides, "--data", str(data)) == 2
+        assert not (tmp_path / "run" / "checkpoints").exists()
+    assert pretrain(tmp_path / "run", tiny_overrides + ["train.no_such_key=1"]) == 2
+    assert pretrain(tmp_path / "run", tiny_overrides + ["csm.enabled=false", "csr.enabled=false",
+                                                        "css.enabled=false"]) == 2
+
+
+def test_nonfinite_steps_skipped_then_run_stops(tmp_path: Path, tiny_overrides: list[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "run"
+    assert pretrain(out, tiny_overrides, "--max-steps", "2") == 0
+    good = load_checkpoint(out / "checkpoints" / "last.pt")
+    real = step_module.compute_losses
+
+    def poisoned(ctx, mb):  # every loss from now on is NaN
+        terms = real(ctx, mb)
+        terms["loss_csr"] = terms["loss_csr"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(step_module, "compute_losses", poisoned)
+    assert pretrain(out, tiny_overrides + ["train.max_nonfinite=3"], "--max-steps", "10", "--resume", "auto") == 3
+    after = load_checkpoint(out / "checkpoints" / "last.pt")
+    # Skipped steps never touch the weights: the checkpoint still holds the step-2 weights.
+    assert after["step"] in (2, 4) and after["counters"]["steps_skipped_nonfinite"] >= 1
+    for key, value in good["student"].items():
+        torch.testing.assert_close(after["student"][key], value)
