@@ -53,15 +53,26 @@ class ColorJitter:
 
 
 def gaussian_blur(img: Tensor, sigma: float) -> Tensor:
-    """Separable Gaussian blur [3, H, W] -> same; the kernel spans +-3 sigma (reflect padding)."""
+    """Separable Gaussian blur [3, H, W] -> same; the kernel spans +-3 sigma (reflect padding).
+
+    Each pass is one matrix product with a banded matrix (boundary reflection folded in): on CPU
+    that is about twice as fast as a depthwise convolution of a padded copy.
+    """
     radius = max(1, min(math.ceil(3 * sigma), img.shape[-2] - 1, img.shape[-1] - 1))
-    taps = torch.arange(-radius, radius + 1, dtype=img.dtype)
-    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).expand(img.shape[0], 1, -1)
-    out = F.pad(img[None], (radius, radius, radius, radius), mode="reflect")
-    out = F.conv2d(out, kernel[..., None, :], groups=img.shape[0])  # along W
-    out = F.conv2d(out, kernel[..., :, None], groups=img.shape[0])  # along H
-    return out[0]
+    taps = torch.arange(-radius, radius + 1)
+    kernel = torch.exp(-0.5 * (taps.to(img.dtype) / sigma) ** 2)
+    kernel = kernel / kernel.sum()
+    rows = _blur_matrix(img.shape[-2], kernel, taps)
+    return rows.T @ (img @ _blur_matrix(img.shape[-1], kernel, taps))
+
+
+def _blur_matrix(size: int, kernel: Tensor, taps: Tensor) -> Tensor:
+    """[size, size] matrix M with (x @ M)[i] = sum_t kernel[t] * x[reflect(i + taps[t])]."""
+    out = torch.arange(size).repeat_interleave(len(taps))
+    src = (torch.arange(size)[:, None] + taps[None]).flatten().abs()
+    src = torch.where(src > size - 1, 2 * (size - 1) - src, src)
+    matrix = torch.zeros(size, size, dtype=kernel.dtype)
+    return matrix.index_put_((src, out), kernel.repeat(size), accumulate=True)
 
 
 class GaussianBlur:

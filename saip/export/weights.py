@@ -74,8 +74,10 @@ def _load_into(backbone: Backbone, state: dict[str, torch.Tensor], origin: str) 
     return backbone
 
 
-def _at_size(backbone: Backbone, img_size: tuple[int, int]) -> Backbone:
+def _at_size(backbone: Backbone, img_size: tuple[int, int] | None) -> Backbone:
     """Move a loaded ViT to another anchor size; timm resamples pos_embed in 2-D from the true grid."""
+    if img_size is None:
+        return backbone
     img_size = tuple(img_size)
     if img_size != backbone.img_size and backbone.spec.kind == "vit":
         backbone.model.set_input_size(img_size=img_size)
@@ -84,13 +86,16 @@ def _at_size(backbone: Backbone, img_size: tuple[int, int]) -> Backbone:
     return backbone
 
 
-def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[int, int] = (256, 128),
+def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[int, int] | None = None,
                   which: str = "teacher") -> Backbone:
     """Build a backbone from `weights`: `none` (random init of `backbone`), an exported
     `.safetensors` (its `.json` beside it), a saip checkpoint `.pt` or run directory, or a timm
-    model name (random init unless timm finds its weights locally; nothing is downloaded)."""
+    model name (weights only from the local cache; nothing is downloaded).
+
+    `img_size` (H, W) is the anchor size to use; None keeps the size the weights were trained at
+    (256x128 for `none` and timm names). ViT position embeddings are resampled in 2-D."""
     if weights == "none":
-        return create_backbone(backbone, img_size)
+        return create_backbone(backbone, img_size or (256, 128))
     path = Path(weights)
     if path.is_dir():
         for candidate in (path / "checkpoints" / "last.pt", path / "backbone.safetensors"):
@@ -101,7 +106,7 @@ def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[i
         return _load_safetensors(path, img_size)
     if path.suffix in (".pt", ".pth"):
         ckpt = load_checkpoint(path)
-        model = create_backbone(ckpt.get("backbone", backbone), tuple(ckpt.get("img_size", img_size)))
+        model = create_backbone(ckpt.get("backbone", backbone), tuple(ckpt.get("img_size", img_size or (256, 128))))
         _load_into(model, backbone_state_from_checkpoint(ckpt, which), str(path))
         return _at_size(model, img_size)
     if path.suffix or os.sep in weights:
@@ -110,7 +115,7 @@ def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[i
     return _load_timm(weights, img_size)
 
 
-def _load_safetensors(path: Path, img_size: tuple[int, int]) -> Backbone:
+def _load_safetensors(path: Path, img_size: tuple[int, int] | None) -> Backbone:
     if not path.is_file():
         raise WeightsError(f"weights not found: {path}")
     meta_path = path.with_suffix(".json")
@@ -118,18 +123,18 @@ def _load_safetensors(path: Path, img_size: tuple[int, int]) -> Backbone:
         raise WeightsError(f"{path} has no {meta_path.name} beside it saying which timm model it is")
     meta = json.loads(meta_path.read_text())
     name = meta.get("saip_backbone") or _name_for_timm(meta["timm_model"])
-    model = create_backbone(name, tuple(meta.get("input_size", img_size)))
+    model = create_backbone(name, tuple(meta.get("input_size", img_size or (256, 128))))
     _load_into(model, load_file(str(path)), str(path))
     return _at_size(model, img_size)
 
 
-def _load_timm(timm_name: str, img_size: tuple[int, int]) -> Backbone:
+def _load_timm(timm_name: str, img_size: tuple[int, int] | None) -> Backbone:
     """A timm name (optionally `name.tag`): weights from the local Hugging Face cache only."""
     import timm
     from huggingface_hub import try_to_load_from_cache
 
     arch = timm_name.split(".")[0]
-    model = create_backbone(_name_for_timm(arch), img_size)
+    model = create_backbone(_name_for_timm(arch), img_size or (256, 128))
     hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id if timm.is_model_pretrained(arch) else None
     cached = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
     if not isinstance(cached, str):

@@ -22,7 +22,7 @@ def _gradient(draw: ImageDraw.ImageDraw, top: tuple[int, int, int], bottom: tupl
     edges = np.linspace(y0, y1, bands + 1)
     for k in range(bands):
         t = k / max(bands - 1, 1)
-        colour = tuple(int((1 - t) * a + t * b) for a, b in zip(top, bottom))
+        colour = tuple(int((1 - t) * a + t * b) for a, b in zip(top, bottom, strict=True))
         draw.rectangle((0, edges[k], width, edges[k + 1]), fill=colour)
 
 

@@ -110,7 +110,7 @@ def compose(figures: list[Figure], background: np.ndarray, occluders: tuple[Prim
     image = paint(prims, ids, background)
     instances = tables.person[ids] if with_labels else ids[:0]
     people = []
-    for k, (fig, group) in enumerate(zip(figures, per_person) if with_labels else (), start=1):
+    for k, (fig, group) in enumerate(zip(figures, per_person, strict=True) if with_labels else (), start=1):
         mask = instances == k
         ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         visible = _xywh(xs[0], ys[0], xs[-1] + 1, ys[-1] + 1) if xs.size else (0.0, 0.0, 0.0, 0.0)

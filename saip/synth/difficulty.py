@@ -28,3 +28,6 @@ class Difficulty:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Difficulty.{name} must be in [0, 1], got {value}")
+
+
+DEFAULT = Difficulty()

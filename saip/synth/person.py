@@ -9,7 +9,7 @@ from saip.synth.appearance import Appearance, sample_appearance
 from saip.synth.background import draw_background
 from saip.synth.camera import Camera, apply_camera, sample_camera
 from saip.synth.compose import Figure, Rendered, compose
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.figure import Primitive
 from saip.synth.skeleton import build_body, sample_pose
 
@@ -35,7 +35,7 @@ def render_crop(
     rng: np.random.Generator,
     size: tuple[int, int],
     camera: Camera,
-    difficulty: Difficulty = Difficulty(),
+    difficulty: Difficulty = DEFAULT,
     view: str | None = None,
     pid: int = -1,
     with_labels: bool = True,
@@ -44,7 +44,7 @@ def render_crop(
     h, w = size
     pose = sample_pose(rng, app, view)
     body = build_body(app, pose)
-    top = float((body.extra["head"][0][1] - 1.3 * body.sizes["head_ry"]))
+    top = float(body.extra["head"][0][1] - 1.3 * body.sizes["head_ry"])
     x_lo, x_hi = float(body.points[:, 0].min()), float(body.points[:, 0].max())
     width = x_hi - x_lo + 4 * body.sizes["thigh_r"]
     scale = min(float(rng.uniform(0.78, 0.95)) * h / -top, 0.95 * w / width)

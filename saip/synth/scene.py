@@ -9,7 +9,7 @@ from saip.synth.appearance import sample_appearance
 from saip.synth.background import draw_background
 from saip.synth.camera import apply_camera, sample_camera
 from saip.synth.compose import Figure, Rendered, compose
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.skeleton import build_body, sample_pose
 
 
@@ -22,7 +22,7 @@ def scene_size(rng: np.random.Generator, long_side: tuple[int, int] = (512, 1024
 
 
 def render_scene(
-    rng: np.random.Generator, size: tuple[int, int], max_people: int = 8, difficulty: Difficulty = Difficulty()
+    rng: np.random.Generator, size: tuple[int, int], max_people: int = 8, difficulty: Difficulty = DEFAULT
 ) -> tuple[Rendered, Image.Image]:
     """A labelled scene of 1..max_people people at varied depths (size (H, W)).
 

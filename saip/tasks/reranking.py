@@ -34,7 +34,7 @@ def k_reciprocal_rerank(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, *, k1
                          f"got {q_q.shape} and {g_g.shape}")
     n = n_q + n_g
     full = np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float32)
-    full /= np.maximum(full.max(0, keepdims=True), 1e-12)  # each column scaled to [0, 1], as the paper's code
+    full /= np.maximum(full.max(1, keepdims=True), 1e-12)  # each row scaled to [0, 1]; keeps every ranking
     k1, k2 = min(k1, n - 1), min(k2, n)
     rank = np.argsort(full, axis=1, kind="stable")[:, : k1 + 1]
     weights = np.zeros((n, n), dtype=np.float32)

@@ -139,3 +139,12 @@ def test_real_reid_folder() -> None:
     batch = next(iter(loader))
     assert len(loader) == len(list(PKU_REID.glob("*.jpg"))) // 4
     assert batch["global"].shape == (4, 2, 3, 64, 32) and batch["num_skipped"] == 0
+
+
+def test_builtin_synthetic_people_when_no_source() -> None:
+    cfg = small_config("data.synthetic_images=5", "scene.mode=rich")
+    loader = build_pretrain_loader(cfg)
+    batches = list(loader)
+    assert len(loader) == len(batches) == 2  # 5 images, batch 2: the odd one is dropped
+    assert batches[0]["scene"].shape == (2, 3, 64, 64) and batches[0]["num_skipped"] == 0
+    _assert_same(batches, _batches(cfg))

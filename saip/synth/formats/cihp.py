@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.coco import SceneJob, render_scene_job
 from saip.synth.formats.files import save_png, write_lines
 from saip.synth.formats.sheet import Tile, write_contact_sheet
@@ -43,7 +43,7 @@ def _render(job: tuple[SceneJob, Path]) -> None:
 
 
 def write_cihp(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-               splits: dict[str, tuple[str, int]] = SPLITS, difficulty: Difficulty = Difficulty()) -> None:
+               splits: dict[str, tuple[str, int]] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
     jobs: list[tuple[SceneJob, Path]] = []
     for folder, (split, count) in splits.items():
         n = min(count, limit) if limit is not None else count

@@ -16,7 +16,7 @@ import numpy as np
 from pycocotools import mask as mask_utils
 
 from saip.synth.compose import PersonLabels, Rendered
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, write_json
 from saip.synth.formats.sheet import Tile, write_contact_sheet
 from saip.synth.parallel import map_jobs
@@ -92,7 +92,7 @@ def _scene_annotations(job: SceneJob) -> tuple[int, int, list[dict[str, Any]]]:
 
 
 def write_coco(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None, wholebody: bool = False,
-               splits: dict[str, int] = SPLITS, difficulty: Difficulty = Difficulty()) -> None:
+               splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
     """Write COCO person keypoints (or COCO-WholeBody with `wholebody=True`) scenes into `out`."""
     body_only = ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts", "face_box", "lefthand_box",
                  "righthand_box", "foot_valid", "face_valid", "lefthand_valid", "righthand_valid")
@@ -104,7 +104,7 @@ def write_coco(out: Path, seed: int = 0, workers: int = 1, limit: int | None = N
         image_id += n
         jobs = [SceneJob(seed, 50, i, out / f"{split}2017" / f"{i:012d}.jpg", 8, difficulty) for i in ids]
         images, annotations = [], []
-        for job, (h, w, anns) in zip(jobs, map_jobs(_scene_annotations, jobs, workers)):
+        for job, (h, w, anns) in zip(jobs, map_jobs(_scene_annotations, jobs, workers), strict=True):
             images.append({"file_name": job.path.name, "height": h, "width": w, "id": job.index})
             for ann in anns:
                 ann_id += 1

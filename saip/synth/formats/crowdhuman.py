@@ -12,8 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from saip.synth.difficulty import Difficulty
 from saip.synth.formats.coco import SceneJob, render_scene_job
 from saip.synth.formats.files import write_lines
@@ -22,6 +20,7 @@ from saip.synth.parallel import map_jobs
 
 SPLITS = {"train": 32, "val": 12}
 MIN_VISIBLE_HEIGHT = 8
+CROWDED = Difficulty(occlusion=0.6)  # CrowdHuman is about crowds: denser placement
 
 
 def _box(xywh: tuple[float, float, float, float]) -> list[int]:
@@ -50,7 +49,7 @@ def _gtboxes(job: SceneJob) -> list[dict[str, Any]]:
 
 
 def write_crowdhuman(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                     splits: dict[str, int] = SPLITS, difficulty: Difficulty = Difficulty(occlusion=0.6)) -> None:
+                     splits: dict[str, int] = SPLITS, difficulty: Difficulty = CROWDED) -> None:
     """Crowded scenes (up to 12 people, dense placement) with CrowdHuman's three boxes."""
     index = 0
     tiles = []
@@ -60,7 +59,7 @@ def write_crowdhuman(out: Path, seed: int = 0, workers: int = 1, limit: int | No
         jobs = [SceneJob(seed, 70, index + k, out / "Images" / f"{i}.jpg", 12, difficulty) for k, i in enumerate(ids)]
         index += n
         results = map_jobs(_gtboxes, jobs, workers)
-        write_lines([json.dumps({"ID": i, "gtboxes": g}, separators=(", ", ": ")) for i, g in zip(ids, results)],
+        write_lines([json.dumps({"ID": i, "gtboxes": g}, separators=(", ", ": ")) for i, g in zip(ids, results, strict=True)],
                     out / f"annotation_{split}.odgt")
-        tiles += [Tile(j.path, boxes=[b["fbox"] for b in g] + [b["vbox"] for b in g]) for j, g in zip(jobs, results)]
+        tiles += [Tile(j.path, boxes=[b["fbox"] for b in g] + [b["vbox"] for b in g]) for j, g in zip(jobs, results, strict=True)]
     write_contact_sheet(tiles[:8], out / "contact_sheet.png", columns=4, cell=(384, 384))

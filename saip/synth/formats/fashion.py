@@ -19,7 +19,7 @@ from pycocotools import mask as mask_utils
 
 from saip.synth.appearance import Appearance, sample_appearance
 from saip.synth.camera import sample_camera
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, write_json
 from saip.synth.formats.sheet import Tile, write_contact_sheet
 from saip.synth.parallel import map_jobs
@@ -96,7 +96,7 @@ def _render(job: FashionJob) -> tuple[int, int, list[dict[str, Any]]]:
 
 
 def write_fashion(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                  splits: dict[str, tuple[str, int]] = SPLITS, difficulty: Difficulty = Difficulty()) -> None:
+                  splits: dict[str, tuple[str, int]] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
     categories = [{"id": i, "name": n, "supercategory": s} for i, n, s in sorted(CATEGORIES.values())]
     attributes = [{"id": i, "name": n, "supercategory": "textile pattern" if i < 5 else "length"} for i, n in enumerate(ATTRIBUTES)]
     index = ann_id = 0
@@ -106,7 +106,7 @@ def write_fashion(out: Path, seed: int = 0, workers: int = 1, limit: int | None 
         jobs = [FashionJob(seed, index + k, out / folder / f"{index + k + 1:08d}.jpg", difficulty) for k in range(n)]
         index += n
         images, annotations = [], []
-        for job, (h, w, anns) in zip(jobs, map_jobs(_render, jobs, workers)):
+        for job, (h, w, anns) in zip(jobs, map_jobs(_render, jobs, workers), strict=True):
             images.append({"id": job.index + 1, "file_name": job.path.name, "height": h, "width": w})
             for ann in anns:
                 ann_id += 1

@@ -13,7 +13,7 @@ import numpy as np
 
 from saip.synth.appearance import sample_appearance
 from saip.synth.camera import sample_camera
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, save_png, write_lines
 from saip.synth.formats.sheet import Tile, write_contact_sheet
 from saip.synth.parallel import map_jobs
@@ -43,7 +43,7 @@ def _render(job: ParsingJob) -> None:
 
 
 def write_lip(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-              splits: dict[str, int] = SPLITS, difficulty: Difficulty = Difficulty()) -> None:
+              splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
     jobs: list[ParsingJob] = []
     for split, count in splits.items():
         n = min(count, limit) if limit is not None else count

@@ -15,7 +15,7 @@ import numpy as np
 
 from saip.synth.appearance import near_duplicate, sample_appearance, sample_identity
 from saip.synth.camera import sample_camera
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg
 from saip.synth.formats.sheet import Tile, write_contact_sheet
 from saip.synth.parallel import map_jobs
@@ -76,7 +76,7 @@ def _shots(seed: int, ids: range, folder_of: dict[str, str], difficulty: Difficu
 
 
 def write_market(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                 identities: tuple[int, int] = (24, 24), difficulty: Difficulty = Difficulty()) -> None:
+                 identities: tuple[int, int] = (24, 24), difficulty: Difficulty = DEFAULT) -> None:
     """Write a Market-1501-style set with `identities` = (train ids, test ids) into `out`.
 
     `limit` caps the images of each folder (train, query, gallery).
@@ -100,5 +100,5 @@ def write_market(out: Path, seed: int = 0, workers: int = 1, limit: int | None =
         extra = extra[:limit // 5]
     jobs = [s for group in (train, query, gallery + extra) for s in group[:limit]]
     results = map_jobs(_render, [(j, out) for j in jobs], workers)
-    tiles = [Tile(out / j.folder / name, [kp]) for j, (name, kp) in zip(jobs, results) if kp][:16]
+    tiles = [Tile(out / j.folder / name, [kp]) for j, (name, kp) in zip(jobs, results, strict=True) if kp][:16]
     write_contact_sheet(tiles, out / "contact_sheet.png")

@@ -14,7 +14,7 @@ import numpy as np
 
 from saip.synth.appearance import PA100K_ATTRIBUTES, attributes, sample_appearance
 from saip.synth.camera import sample_camera
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import cell, save_jpeg, write_mat
 from saip.synth.formats.sheet import Tile, write_contact_sheet
 from saip.synth.parallel import map_jobs
@@ -44,7 +44,7 @@ def _render(job: AttributeJob) -> np.ndarray:
 
 
 def write_pa100k(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                 splits: dict[str, int] = SPLITS, difficulty: Difficulty = Difficulty()) -> None:
+                 splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
     names: dict[str, list[str]] = {}
     jobs = []
     for split, count in splits.items():

@@ -15,7 +15,7 @@ import numpy as np
 from saip.synth.appearance import sample_identity
 from saip.synth.camera import sample_camera
 from saip.synth.caption import captions, tokens
-from saip.synth.difficulty import Difficulty
+from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, write_json
 from saip.synth.formats.sheet import Tile, write_contact_sheet
 from saip.synth.parallel import map_jobs
@@ -50,7 +50,7 @@ def _render(job: TextJob) -> dict[str, Any]:
 
 
 def write_pedes(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                splits: dict[str, int] = SPLITS, difficulty: Difficulty = Difficulty()) -> None:
+                splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
     """`limit` caps the images per split (2 to 3 images per identity)."""
     rng = np.random.default_rng([seed, 91])
     jobs: list[TextJob] = []

@@ -70,9 +70,9 @@ def read_market_folder(folder: Path) -> ReidList:
 
 def read_market1501(root: str | Path, splits: tuple[str, ...] = ("train", "query", "gallery")) -> dict[str, ReidList]:
     root = Path(root)
-    missing = [MARKET_SPLITS[s] for s in splits if not (root / MARKET_SPLITS[s]).is_dir()]
+    missing = [MARKET_SPLITS[s] + "/" for s in splits if not (root / MARKET_SPLITS[s]).is_dir()]
     if missing:
-        raise FileNotFoundError(f"{root} is not in the Market-1501 layout: missing {', '.join(missing)}/")
+        raise FileNotFoundError(f"{root} is not in the Market-1501 layout: missing {', '.join(missing)}")
     return {s: read_market_folder(root / MARKET_SPLITS[s]) for s in splits}
 
 

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.v2.functional import gaussian_blur
 
 
 def heatmap_scale(input_size: tuple[int, int], heatmap_size: tuple[int, int]) -> np.ndarray:
@@ -41,11 +40,22 @@ def encode(points: np.ndarray, visible: np.ndarray, input_size: tuple[int, int],
     return heatmaps.astype(np.float32), weight
 
 
+def _blur(maps: Tensor, kernel: int) -> Tensor:
+    """Gaussian blur of [N, 1, h, w] with zero padding (reflecting would add a mirrored peak near
+    the border); sigma from the kernel size as OpenCV picks it."""
+    sigma = 0.3 * ((kernel - 1) * 0.5 - 1) + 0.8
+    x = torch.arange(kernel, dtype=maps.dtype, device=maps.device) - kernel // 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    g = g / g.sum()
+    maps = F.conv2d(maps, g.view(1, 1, 1, -1), padding=(0, kernel // 2))
+    return F.conv2d(maps, g.view(1, 1, -1, 1), padding=(kernel // 2, 0))
+
+
 def _dark_refine(heatmaps: Tensor, peaks: Tensor, kernel: int) -> Tensor:
     """Sub-pixel Taylor step at integer `peaks` [B, K, 2] (x, y) of heatmaps [B, K, h, w]."""
     b, k, h, w = heatmaps.shape
     peak = heatmaps.amax(dim=(-2, -1), keepdim=True)
-    smooth = gaussian_blur(heatmaps.reshape(b * k, 1, h, w), [kernel, kernel]).reshape(b, k, h, w)
+    smooth = _blur(heatmaps.reshape(b * k, 1, h, w), kernel).reshape(b, k, h, w)
     smooth = smooth * peak / smooth.amax(dim=(-2, -1), keepdim=True).clamp_min(1e-10)
     logmap = F.pad(smooth.clamp_min(1e-10).log(), (2, 2, 2, 2), mode="replicate")  # [B, K, h+4, w+4]
     x, y = peaks[..., 0].long() + 2, peaks[..., 1].long() + 2

@@ -1,0 +1,54 @@
+"""Atomic checkpoints, weights_only loading, RNG states, pruning."""
+
+from __future__ import annotations
+
+import pickle
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from saip.train import checkpoint as ck
+
+
+def test_rng_state_round_trip_through_weights_only(tmp_path: Path) -> None:
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    ck.save_atomic({"rng": ck.rng_state()}, tmp_path / "c.pt")
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(9)
+    np.random.seed(9)
+    torch.manual_seed(9)
+    ck.set_rng_state(ck.load_checkpoint(tmp_path / "c.pt")["rng"])
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_failed_write_keeps_previous_file(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    ck.save_atomic({"step": 1}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        ck.save_atomic({"step": 2, "bad": Unpicklable()}, path)
+    assert ck.load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left behind
+
+
+def test_weights_only_refuses_arbitrary_objects(tmp_path: Path) -> None:
+    torch.save({"obj": Path("x")}, tmp_path / "evil.pt")  # an arbitrary class, not plain data
+    with pytest.raises(pickle.UnpicklingError):
+        ck.load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_prune_keeps_newest(tmp_path: Path) -> None:
+    for step in (2, 4, 6, 8):
+        ck.save_atomic({"step": step}, tmp_path / f"step_{step:07d}.pt")
+    ck.save_atomic({}, tmp_path / "last.pt")
+    ck.prune_checkpoints(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step_0000006.pt", "step_0000008.pt"]

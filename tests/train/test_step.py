@@ -1,0 +1,47 @@
+"""The training step: cross-scale rounding, one EMA update per optimizer step, ablation switches."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from saip.config import PretrainConfig, load_config
+from saip.data.pipeline import build_pretrain_loader
+from saip.train.loop import build_context, Dist
+from saip.train.step import rescale, round_to_patch, step_generator, train_step
+
+
+@pytest.mark.parametrize(("size", "expected"), [(112, 112), (144, 144), (56, 64), (72, 80), (96, 96), (40, 48)])
+def test_round_to_patch_ties_up(size: float, expected: int) -> None:
+    assert round_to_patch(size, 16) == expected
+
+
+def test_rescaled_views_land_on_the_patch_grid() -> None:
+    x = torch.randn(2, 3, 128, 64)
+    for factor, shape in ((0.75, (96, 48)), (0.875, (112, 64)), (1.125, (144, 80)), (1.25, (160, 80))):
+        assert rescale(x, factor, 16).shape[-2:] == shape
+
+
+def test_step_generator_is_a_function_of_step() -> None:
+    a = torch.rand(3, generator=step_generator(0, 5, 1))
+    assert torch.equal(a, torch.rand(3, generator=step_generator(0, 5, 1)))
+    assert not torch.equal(a, torch.rand(3, generator=step_generator(0, 6, 1)))
+
+
+def test_ema_updates_once_per_optimizer_step_with_accumulation(tiny_overrides: list[str]) -> None:
+    cfg = load_config(PretrainConfig, None, tiny_overrides + ["train.accum_steps=2"])
+    ctx = build_context(cfg, torch.device("cpu"), Dist())
+    batches = list(build_pretrain_loader(cfg))[:2]
+    before = {k: v.clone() for k, v in ctx.teacher.backbone.state_dict().items()}
+    momentum = 0.9
+    res = train_step(ctx, batches, 0, momentum=momentum, seed=0)
+    assert res.finite and res.images == 8 and set(res.terms) == {
+        "loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi"}
+    student = ctx.module.backbone.state_dict()
+    for key, old in before.items():
+        if old.is_floating_point():  # exactly one lerp towards the updated student
+            torch.testing.assert_close(ctx.teacher.backbone.state_dict()[key],
+                                       momentum * old + (1 - momentum) * student[key])
+    # The student moved (AdamW stepped once), the teacher did not receive gradients.
+    assert any(not torch.equal(before[k], student[k]) for k in before)
+    assert all(p.grad is None for p in ctx.teacher.parameters())
