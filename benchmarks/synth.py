@@ -45,15 +45,18 @@ def bench_scenes(count: int) -> tuple[float, float, float]:
     return cpu, wall, float(np.mean([h * w for h, w in sizes])) ** 0.5
 
 
-def _histogram(pixels: np.ndarray) -> np.ndarray:
-    """Sqrt-normalised 8x8x8 RGB histogram [512] of pixels [N, 3]."""
-    q = pixels.astype(np.int64) // 32
+def _histogram(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sqrt-normalised 8x8x8 colour histogram [512] of the pixels under `mask`, after grey-world
+    normalisation by the whole image's per-channel mean and std (cancels most camera colour casts)."""
+    flat = image.reshape(-1, 3).astype(np.float64)
+    z = (image[mask].astype(np.float64) - flat.mean(0)) / (flat.std(0) + 1e-6)
+    q = np.clip(((z + 2.5) / 5 * 8).astype(np.int64), 0, 7)
     hist = np.bincount(q[:, 0] * 64 + q[:, 1] * 8 + q[:, 2], minlength=512).astype(np.float64)
     return np.sqrt(hist / max(hist.sum(), 1.0))
 
 
 def reid_probe(difficulty: Difficulty, identities: int = 60, seed: int = 0) -> tuple[float, float]:
-    """mAP and rank-1 (%) of colour histograms of the person's own pixels (an oracle mask).
+    """mAP and rank-1 (%) of colour histograms of the person's own pixels (given the true mask).
 
     Query: camera 1; gallery: cameras 2-4 plus near-duplicate distractors. Crops are rendered as
     the reid preset renders them (same identity and camera profiles).
@@ -63,7 +66,7 @@ def reid_probe(difficulty: Difficulty, identities: int = 60, seed: int = 0) -> t
     def add(app, pid: int, cam: int, rng: np.random.Generator) -> None:  # type: ignore[no-untyped-def]
         camera = sample_camera(np.random.default_rng([seed, 31, cam]))
         rendered, image = render_crop(app, rng, (128, 64), camera, difficulty)
-        feats.append(_histogram(np.asarray(image)[rendered.instances == 1]))
+        feats.append(_histogram(np.asarray(image), rendered.instances == 1))
         ids.append(pid)
         cams.append(cam)
 

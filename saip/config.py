@@ -164,7 +164,8 @@ class TrainConfig:
     max_nonfinite: int = 10
     # Export the teacher ("expert encoder") or the student backbone at the end of the run.
     export: str = "teacher"
-    # Labelled probe set (Market-1501 layout) for the online frozen ReID probe; empty disables it.
+    # Labelled probe set (Market-1501 layout) for the online frozen ReID probe; empty disables it;
+    # "synth" generates a small synthetic one (saip.synth, preset reid) in the run directory.
     probe_data: str = ""
     probe_every: int = 1000
 

@@ -3,7 +3,7 @@
 Why not torchvision's: its hue shift goes through HSV and its blur convolves with a full 2-D
 kernel; on a 256x128 crop those two took about 75 % of the per-image time of the whole pipeline.
 Here hue is a rotation of the YIQ chroma plane (as in NVIDIA DALI; it keeps luma exactly and is
-close to an HSV shift for natural colours) and the blur is separable. Random draws use torch's
+close to an HSV shift for natural colours) and the blur is separable, as shifted sums. Random draws use torch's
 global generator, like torchvision's transforms, so a per-sample seed fixes them.
 """
 
@@ -55,24 +55,25 @@ class ColorJitter:
 def gaussian_blur(img: Tensor, sigma: float) -> Tensor:
     """Separable Gaussian blur [3, H, W] -> same; the kernel spans +-3 sigma (reflect padding).
 
-    Each pass is one matrix product with a banded matrix (boundary reflection folded in): on CPU
-    that is about twice as fast as a depthwise convolution of a padded copy.
+    Each pass adds up 2 r + 1 shifted copies of a padded image: on crops of this size that is
+    2-4x faster on CPU than a depthwise convolution or a banded matrix product.
     """
     radius = max(1, min(math.ceil(3 * sigma), img.shape[-2] - 1, img.shape[-1] - 1))
-    taps = torch.arange(-radius, radius + 1)
-    kernel = torch.exp(-0.5 * (taps.to(img.dtype) / sigma) ** 2)
-    kernel = kernel / kernel.sum()
-    rows = _blur_matrix(img.shape[-2], kernel, taps)
-    return rows.T @ (img @ _blur_matrix(img.shape[-1], kernel, taps))
+    taps = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernel = torch.exp(-0.5 * (taps / sigma) ** 2)
+    weights = (kernel / kernel.sum()).tolist()
+    return _blur_along(_blur_along(img, weights, dim=-1), weights, dim=-2)
 
 
-def _blur_matrix(size: int, kernel: Tensor, taps: Tensor) -> Tensor:
-    """[size, size] matrix M with (x @ M)[i] = sum_t kernel[t] * x[reflect(i + taps[t])]."""
-    out = torch.arange(size).repeat_interleave(len(taps))
-    src = (torch.arange(size)[:, None] + taps[None]).flatten().abs()
-    src = torch.where(src > size - 1, 2 * (size - 1) - src, src)
-    matrix = torch.zeros(size, size, dtype=kernel.dtype)
-    return matrix.index_put_((src, out), kernel.repeat(size), accumulate=True)
+def _blur_along(img: Tensor, weights: list[float], dim: int) -> Tensor:
+    radius, size = len(weights) // 2, img.shape[dim]
+    padded = F.pad(
+        img[None], (radius, radius, 0, 0) if dim == -1 else (0, 0, radius, radius), mode="reflect"
+    )[0]
+    out = padded.narrow(dim, 0, size) * weights[0]
+    for shift, weight in enumerate(weights[1:], start=1):
+        out.add_(padded.narrow(dim, shift, size), alpha=weight)
+    return out
 
 
 class GaussianBlur:

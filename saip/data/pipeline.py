@@ -87,9 +87,12 @@ def build_pretrain_loader(
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside world size {world_size}")
     decode: Decode = functools.partial(
-        load_rgb, min_side=cfg.data.min_side, max_pixels=cfg.data.max_pixels, draft_size=tuple(cfg.data.decode_size)
+        load_rgb,
+        min_side=cfg.data.min_side,
+        max_pixels=cfg.data.max_pixels,
+        draft_size=tuple(cfg.data.decode_size),
     )
-    people, backgrounds = _open_sources(cfg, decode)
+    people, backgrounds = open_sources(cfg, decode)
     maker = SampleMaker(cfg, pick_from(backgrounds) if backgrounds is not None else None)
     batch_size, workers, seed = cfg.train.batch_size, cfg.data.num_workers, cfg.train.seed
     total = len(people) if not isinstance(people, ShardSource) else cfg.data.epoch_size
@@ -103,27 +106,44 @@ def build_pretrain_loader(
     options = dict(num_workers=workers, pin_memory=_uses_cuda(cfg))
     if isinstance(people, ShardSource):
         stream = ShardStream(
-            people, maker, seed=seed, epoch=epoch, rank=rank, world_size=world_size,
-            num_streams=max(1, workers), batch_size=batch_size, num_batches=num_batches, start_batch=start_batch,
-        )  # fmt: skip
+            people,
+            maker,
+            seed=seed,
+            epoch=epoch,
+            rank=rank,
+            world_size=world_size,
+            num_streams=max(1, workers),
+            batch_size=batch_size,
+            num_batches=num_batches,
+            start_batch=start_batch,
+        )
         loader = DataLoader(stream, batch_size=None, **options)
     else:
-        order = np.random.default_rng([seed, epoch]).permutation(len(people))
-        mine = order[rank : num_batches * batch_size * world_size : world_size]
-        batches = mine.reshape(num_batches, batch_size)[start_batch:].tolist()
+        batches = rank_batches(len(people), seed, epoch, rank, world_size, batch_size)[start_batch:].tolist()
         dataset = PretrainDataset(people, maker, seed, epoch)
         loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate, **options)
-    log.debug("epoch %d rank %d: %d batches of %d from batch %d", epoch, rank, num_batches, batch_size, start_batch)
+    log.debug(
+        "epoch %d rank %d: %d batches of %d from batch %d", epoch, rank, num_batches, batch_size, start_batch
+    )
     return PretrainLoader(loader, num_batches, start_batch)
 
 
-def _open_sources(
+def rank_batches(size: int, seed: int, epoch: int, rank: int, world_size: int, batch_size: int) -> np.ndarray:
+    """Image indices [num_batches, B] of one rank: a (seed, epoch) permutation dealt round-robin, remainder dropped."""
+    num_batches = size // world_size // batch_size
+    order = np.random.default_rng([seed, epoch]).permutation(size)
+    return order[rank : num_batches * batch_size * world_size : world_size].reshape(num_batches, batch_size)
+
+
+def open_sources(
     cfg: PretrainConfig, decode: Decode
 ) -> tuple[FileSource | ShardSource | SyntheticSource, RandomAccessSource | None]:
     """People and explicit backgrounds; with no sources, synthetic people on synthetic backgrounds."""
     backgrounds = open_source(list(cfg.data.backgrounds), decode) if cfg.data.backgrounds else None
     if isinstance(backgrounds, ShardSource):
-        raise DataError(f"backgrounds must be folders or lists (read at random), got {list(cfg.data.backgrounds)}")
+        raise DataError(
+            f"backgrounds must be folders or lists (read at random), got {list(cfg.data.backgrounds)}"
+        )
     if cfg.data.sources:
         return open_source(list(cfg.data.sources), decode), backgrounds
     from saip import synth  # the built-in data; imported only when used

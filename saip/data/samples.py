@@ -24,6 +24,7 @@ from saip.data.views import MultiCropViews
 OTHER_TRIES = 3
 SAMPLE_KEYS = ("global", "local", "half", "scene", "inst_target", "roi_target")
 
+
 def sample_rng(seed: int, epoch: int, key: Sequence[int]) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, *key])
 

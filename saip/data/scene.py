@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import Tensor
 from torchvision.transforms import v2
@@ -86,12 +87,18 @@ class SceneBuilder:
     def __init__(self, cfg: SceneConfig, inst_size: tuple[int, int], roi_size: tuple[int, int]) -> None:
         if cfg.mode not in ("recipe", "rich"):
             raise ValueError(f"scene.mode must be 'recipe' or 'rich', got {cfg.mode!r}")
-        self.cfg, self.size = cfg, (int(cfg.size[0]), int(cfg.size[1]))
+        # A plain dataclass: OmegaConf attribute access costs microseconds on every sample.
+        self.cfg = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
+        self.size = (int(cfg.size[0]), int(cfg.size[1]))
         if max(inst_size[0], roi_size[0]) > self.size[0] or inst_size[1] + roi_size[1] > self.size[1]:
-            raise ValueError(f"pastes {inst_size} and {roi_size} do not fit side by side in scene {self.size}")
+            raise ValueError(
+                f"pastes {inst_size} and {roi_size} do not fit side by side in scene {self.size}"
+            )
         self.background = v2.Compose(
             [
-                v2.RandomResizedCrop(self.size, scale=_BACKGROUND_SCALE, ratio=_BACKGROUND_RATIO, antialias=True),
+                v2.RandomResizedCrop(
+                    self.size, scale=_BACKGROUND_SCALE, ratio=_BACKGROUND_RATIO, antialias=True
+                ),
                 v2.RandomHorizontalFlip(),
                 to_float(),
                 normalize(),

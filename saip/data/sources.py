@@ -9,6 +9,7 @@ raised here, before any work starts.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -78,7 +79,9 @@ class ShardSource:
         """The encoded image of every sample of one shard, in tar order (broken shards are logged)."""
         try:
             with wds.gopen(url, "rb") as stream:
-                files = ({**f, "__url__": url} for f in tar_file_iterator(stream, handler=wds.warn_and_continue))
+                files = (
+                    {**f, "__url__": url} for f in tar_file_iterator(stream, handler=wds.warn_and_continue)
+                )
                 for sample in group_by_keys(files, handler=wds.warn_and_continue):
                     ext = next((e for e in IMAGE_SUFFIXES if e[1:] in sample), None)
                     if ext is not None:
@@ -107,13 +110,19 @@ def open_source(specs: Sequence[str], decode: Decode) -> FileSource | ShardSourc
     return FileSource(tuple(path for spec in specs for path in list_images(spec)), decode)
 
 
-def list_images(spec: str) -> list[Path]:
-    """All images of a folder (recursive, sorted) or of a `.txt` list (paths relative to the list)."""
+@functools.lru_cache(maxsize=16)
+def list_images(spec: str) -> tuple[Path, ...]:
+    """All images of a folder (recursive, sorted) or of a `.txt` list (paths relative to the list).
+
+    Cached per process: a loader is built every epoch, and listing a million files takes seconds.
+    """
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(f"data source not found: {path}")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = tuple(
+            sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        )
         if not files:
             raise DataError(f"no images ({' '.join(IMAGE_SUFFIXES)}) in folder {path}")
         return files
@@ -122,13 +131,13 @@ def list_images(spec: str) -> list[Path]:
     return _read_list(path)
 
 
-def _read_list(path: Path) -> list[Path]:
+def _read_list(path: Path) -> tuple[Path, ...]:
     lines = (line.strip() for line in path.read_text().splitlines())
     files = [path.parent / line for line in lines if line and not line.startswith("#")]
     if not files:
         raise DataError(f"image list {path} names no files")
     _require_all(files, f"image list {path}")
-    return files
+    return tuple(files)
 
 
 def expand_shards(spec: str) -> list[str]:
@@ -144,4 +153,6 @@ def expand_shards(spec: str) -> list[str]:
 def _require_all(files: list[Path], what: str) -> None:
     missing = [str(p) for p in files if not p.is_file()]
     if missing:
-        raise DataError(f"{what}: {len(missing)} of {len(files)} files missing, e.g. {', '.join(missing[:3])}")
+        raise DataError(
+            f"{what}: {len(missing)} of {len(files)} files missing, e.g. {', '.join(missing[:3])}"
+        )

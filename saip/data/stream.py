@@ -67,9 +67,7 @@ class ShardStream(IterableDataset):
         raw = self._raw(stream)
         recent: deque[Image.Image] = deque(maxlen=_RECENT)
         skip = len(range(stream, self.start_batch, count)) * self.batch_size
-        for data in deque(itertools.islice(raw, skip), maxlen=2 * _RECENT):  # refill `recent` as a fresh run had it
-            if (image := self.source.decode(data).image) is not None:
-                recent.append(image)
+        self._fast_forward(raw, skip, recent)
         position = skip
         for _ in range(self.start_batch + (stream - self.start_batch) % count, self.num_batches, count):
             samples = []
@@ -77,6 +75,12 @@ class ShardStream(IterableDataset):
                 samples.append(self._sample(data, [self.rank, stream, position], recent))
                 position += 1
             yield collate(samples)
+
+    def _fast_forward(self, raw: Iterator[bytes], skip: int, recent: deque[Image.Image]) -> None:
+        """Read `skip` samples without decoding them, then refill `recent` from the last few as a fresh run had it."""
+        for data in deque(itertools.islice(raw, skip), maxlen=2 * _RECENT):
+            if (image := self.source.decode(data).image) is not None:
+                recent.append(image)
 
     def _sample(self, data: bytes, key: list[int], recent: deque[Image.Image]) -> dict[str, Tensor] | None:
         image = self.source.decode(data).image

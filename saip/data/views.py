@@ -39,7 +39,11 @@ def to_float() -> v2.Compose:
 
 
 def _crop_view(
-    size: tuple[int, int], scale: tuple[float, float], aspect: tuple[float, float], blur_p: float, solarize_p: float
+    size: tuple[int, int],
+    scale: tuple[float, float],
+    aspect: tuple[float, float],
+    blur_p: float,
+    solarize_p: float,
 ) -> v2.Compose:
     """One augmentation pipeline: crop and flip on the PIL image, photometric ops on the small float crop."""
     ops: list = [
@@ -60,7 +64,7 @@ def _crop_view(
 class MultiCropViews:
     """PIL image -> 2 global views, `num_local` local crops and the half-size copy of global view 1.
 
-    Random draws use torch's global generator: the caller seeds it per sample (see pipeline.py).
+    Random draws use torch's global generator: the caller seeds it per sample (samples.py).
 
     Returns a dict: "global" [2, 3, Hg, Wg], "local" [L, 3, Hl, Wl] (the last crop is the
     cross-scale `roi` view), "half" [3, Hg // 2, Wg // 2]; all ImageNet-normalised float.
@@ -68,7 +72,9 @@ class MultiCropViews:
 
     def __init__(self, cfg: ViewsConfig) -> None:
         if cfg.num_local < 1:
-            raise ValueError(f"views.num_local must be >= 1 (the last crop is the roi view), got {cfg.num_local}")
+            raise ValueError(
+                f"views.num_local must be >= 1 (the last crop is the roi view), got {cfg.num_local}"
+            )
         self.half_size = (cfg.global_size[0] // 2, cfg.global_size[1] // 2)
         self.global1 = _crop_view(cfg.global_size, cfg.global_scale, cfg.aspect, blur_p=1.0, solarize_p=0.0)
         self.global2 = _crop_view(cfg.global_size, cfg.global_scale, cfg.aspect, blur_p=0.1, solarize_p=0.2)
@@ -77,7 +83,9 @@ class MultiCropViews:
 
     def __call__(self, img: Image.Image) -> dict[str, Tensor]:
         view1, view2 = self.global1(img), self.global2(img)
-        half = F.interpolate(view1[None], size=self.half_size, mode="bilinear", antialias=True, align_corners=False)
+        half = F.interpolate(
+            view1[None], size=self.half_size, mode="bilinear", antialias=True, align_corners=False
+        )
         return {
             "global": torch.stack([view1, view2]),
             "local": torch.stack([self.local(img) for _ in range(self.num_local)]),

@@ -81,14 +81,26 @@ class CSSDecoder(nn.Module):
         Returns:
             Mask logits [B, Hs, Ws].
         """
-        self._check(query_tokens, scene_tokens, scene_grid)
-        q = self.query_blocks(self.query_embed(query_tokens))[:, :1]  # [B, 1, dim]: the class token
-        q = self.cross(q, self.scene_embed(scene_tokens))
-        kernel = self.kernel(q.squeeze(1))  # [B, dim]
+        return self.search([query_tokens], scene_tokens, scene_grid)[0]
+
+    def search(self, queries: list[Tensor], scene_tokens: Tensor, scene_grid: tuple[int, int]) -> list[Tensor]:
+        """Several queries (e.g. CSS inst and roi) against one scene: mask logits [B, Hs, Ws] each.
+
+        The scene side (embedding and the conv mask head, the costliest part of a SAIP step) does
+        not depend on the query, so it runs once per scene instead of once per search.
+        """
+        for query in queries:
+            self._check(query, scene_tokens, scene_grid)
+        memory = self.scene_embed(scene_tokens)
         b = scene_tokens.shape[0]
         scene_map = scene_tokens.transpose(1, 2).reshape(b, self.scene_dim, *scene_grid)  # [B, Ds, Hs, Ws]
         features = self.mask_head(scene_map)  # [B, dim, Hs, Ws]
-        return torch.einsum("bc,bchw->bhw", kernel, features)
+        logits = []
+        for query in queries:
+            q = self.query_blocks(self.query_embed(query))[:, :1]  # [B, 1, dim]: the class token
+            kernel = self.kernel(self.cross(q, memory).squeeze(1))  # [B, dim]
+            logits.append(torch.einsum("bc,bchw->bhw", kernel, features))
+        return logits
 
     def _check(self, query: Tensor, scene: Tensor, grid: tuple[int, int]) -> None:
         if query.dim() != 3 or query.shape[1] < 1 or query.shape[-1] != self.embed_dim:

@@ -94,6 +94,6 @@ class SAIPStudent(nn.Module):
             out.csr_pred = self.csr_decoder(taps.mid, x.csr_visible, taps.grid, g1_cls)
             out.csr_grid = taps.grid
         if css:
-            out.css_inst = self.css_decoder(_cat_tokens(g1_cls, g1_mid), x.scene_tokens, x.scene_grid)
-            out.css_roi = self.css_decoder(_cat_tokens(roi.mid_cls, roi.mid), x.scene_tokens, x.scene_grid)
+            out.css_inst, out.css_roi = self.css_decoder.search(
+                [_cat_tokens(g1_cls, g1_mid), _cat_tokens(roi.mid_cls, roi.mid)], x.scene_tokens, x.scene_grid)
         return out

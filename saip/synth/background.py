@@ -16,7 +16,7 @@ def _rgb(rng: np.random.Generator, lo: int = 40, hi: int = 220) -> tuple[int, in
     return tuple(int(v) for v in rng.integers(lo, hi, 3))  # type: ignore[return-value]
 
 
-def _gradient(draw: ImageDraw.ImageDraw, top: tuple[int, int, int], bottom: tuple[int, int, int], y0: float, y1: float, width: int, bands: int = 12) -> None:
+def _gradient(draw: ImageDraw.ImageDraw, top: tuple[int, int, int], bottom: tuple[int, int, int], y0: float, y1: float, width: int, bands: int = 8) -> None:
     """A vertical colour ramp as horizontal bands (cheaper than a per-pixel ramp, looks the same
     after the camera blur)."""
     edges = np.linspace(y0, y1, bands + 1)
@@ -26,8 +26,8 @@ def _gradient(draw: ImageDraw.ImageDraw, top: tuple[int, int, int], bottom: tupl
         draw.rectangle((0, edges[k], width, edges[k + 1]), fill=colour)
 
 
-def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: float = 0.5) -> tuple[np.ndarray, float]:
-    """A background [H, W, 3] (uint8) and its horizon row (where people's feet cannot be above)."""
+def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: float = 0.5) -> tuple[Image.Image, float]:
+    """A background (RGB, size (H, W)) and its horizon row (people's feet are below it)."""
     h, w = size
     kind = SCENES[int(rng.integers(len(SCENES)))]
     horizon = float(rng.uniform(0.3, 0.6) * h)
@@ -55,8 +55,8 @@ def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: fl
         draw.rectangle((x0, hz - bh, x0 + bw, hz), fill=colour)
         step = max(4.0, float(rng.uniform(10, 24)) * scale)
         window = tuple(int(v * 0.6) for v in colour)
-        rows = np.arange(hz - bh + step * 0.4, hz - step * 0.6, step)[:6]
-        for wx in np.arange(x0 + step * 0.3, x0 + bw - step * 0.5, step)[:8]:  # columns of windows
+        rows = np.arange(hz - bh + step * 0.4, hz - step * 0.6, step)[:5]
+        for wx in np.arange(x0 + step * 0.3, x0 + bw - step * 0.5, step)[:6]:  # columns of windows
             for wy in rows:
                 draw.rectangle((wx, wy, wx + step * 0.5, wy + step * 0.55), fill=window)
     for _ in range(int(rng.poisson(1 + 8 * clutter))):  # poles, trees, cars, bins, signs
@@ -81,12 +81,12 @@ def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: fl
         for k in range(int(rng.integers(0, 4))):
             y = hz + (k + 1) * (h - hz) / 5
             draw.line((0, y, w, y + float(rng.uniform(-0.1, 0.1)) * h), fill=lane, width=max(1, int(2 * scale)))
-    return np.asarray(img), horizon
+    return img, horizon
 
 
 def render_background(seed: int, size: tuple[int, int]) -> Image.Image:
     """A person-free scene of `size` (H, W), deterministic in `seed` (RGB PIL image)."""
     if size[0] < 8 or size[1] < 8:
         raise ValueError(f"background size must be at least (8, 8), got {size}")
-    arr, _ = draw_background(np.random.default_rng([seed, 2]), size)
-    return Image.fromarray(arr)
+    image, _ = draw_background(np.random.default_rng([seed, 2]), size)
+    return image

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from saip.synth.appearance import Appearance
 from saip.synth.figure import FACE_BIT, FOOT_BITS, HAND_BITS, Primitive, person_primitives
@@ -27,7 +28,6 @@ class Figure:
     origin: tuple[float, float]
     scale: float
     pose_kind: str
-    pid: int = -1  # identity index when the image belongs to an identity dataset
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,18 @@ class PersonLabels:
 
 @dataclass(frozen=True)
 class Rendered:
-    """An image [H, W, 3] (uint8), the id map [H, W] it was painted from, and per-person labels."""
+    """A clean picture (before camera effects), the id map [H, W] it was painted from, and labels."""
 
-    image: np.ndarray
+    picture: Image.Image
     ids: np.ndarray
     prims: list[Primitive]
     tables: Tables
     people: list[PersonLabels]
+
+    @property
+    def image(self) -> np.ndarray:
+        """The clean picture as an array [H, W, 3] (uint8)."""
+        return np.asarray(self.picture)
 
     @property
     def parsing(self) -> np.ndarray:
@@ -96,21 +101,28 @@ def _keypoints(fig: Figure, k: int, ids: np.ndarray, tables: Tables) -> np.ndarr
     return np.concatenate([xy, v[:, None]], 1)
 
 
-def compose(figures: list[Figure], background: np.ndarray, occluders: tuple[Primitive, ...] = (), with_labels: bool = True) -> Rendered:
-    """Paint `figures` (listed far to near) and then `occluders` over `background` [H, W, 3].
+def _primitives(figures: list[Figure], occluders: tuple[Primitive, ...]) -> tuple[list[list[Primitive]], list[Primitive]]:
+    per_person = [person_primitives(f.app, f.body, f.origin, f.scale, k + 1, seated=f.pose_kind == "sitting")
+                  for k, f in enumerate(figures)]
+    return per_person, [p for group in per_person for p in group] + list(occluders)
 
-    `with_labels=False` skips keypoints and boxes (people stays empty): the unlabelled
-    pretraining crops are rendered on the fly and need only the picture.
-    """
-    h, w = background.shape[:2]
-    per_person = [person_primitives(f.app, f.body, f.origin, f.scale, k + 1) for k, f in enumerate(figures)]
-    prims = [p for group in per_person for p in group] + list(occluders)
+
+def paint_figures(figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()) -> Image.Image:
+    """Only the picture of `compose` (no labels): for the unlabelled pretraining crops."""
+    prims = _primitives(figures, occluders)[1]
+    w, h = background.size
+    return paint(prims, rasterize(prims, (h, w)), background)
+
+
+def compose(figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()) -> Rendered:
+    """Paint `figures` (listed far to near) and then `occluders` over `background` (RGB), with labels."""
+    w, h = background.size
+    per_person, prims = _primitives(figures, occluders)
     ids = rasterize(prims, (h, w))
     tables = Tables.of(prims)
-    image = paint(prims, ids, background)
-    instances = tables.person[ids] if with_labels else ids[:0]
+    instances = tables.person[ids]
     people = []
-    for k, (fig, group) in enumerate(zip(figures, per_person, strict=True) if with_labels else (), start=1):
+    for k, (fig, group) in enumerate(zip(figures, per_person, strict=True), start=1):
         mask = instances == k
         ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         visible = _xywh(xs[0], ys[0], xs[-1] + 1, ys[-1] + 1) if xs.size else (0.0, 0.0, 0.0, 0.0)
@@ -126,4 +138,4 @@ def compose(figures: list[Figure], background: np.ndarray, occluders: tuple[Prim
             head_box=_xywh(cx - 1.1 * rx, cy - 1.3 * ry, cx + 1.1 * rx, cy + 1.05 * ry),
             area=int(np.count_nonzero(mask)),
         ))
-    return Rendered(image=image, ids=ids, prims=prims, tables=tables, people=people)
+    return Rendered(picture=paint(prims, ids, background), ids=ids, prims=prims, tables=tables, people=people)

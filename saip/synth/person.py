@@ -8,7 +8,7 @@ from PIL import Image
 from saip.synth.appearance import Appearance, sample_appearance
 from saip.synth.background import draw_background
 from saip.synth.camera import Camera, apply_camera, sample_camera
-from saip.synth.compose import Figure, Rendered, compose
+from saip.synth.compose import Figure, Rendered, compose, paint_figures
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.figure import Primitive
 from saip.synth.skeleton import build_body, sample_pose
@@ -30,17 +30,10 @@ def _occluder(rng: np.random.Generator, size: tuple[int, int]) -> Primitive:
     return Primitive("poly", coords, 1e9, 0, colour)  # type: ignore[arg-type]
 
 
-def render_crop(
-    app: Appearance,
-    rng: np.random.Generator,
-    size: tuple[int, int],
-    camera: Camera,
-    difficulty: Difficulty = DEFAULT,
-    view: str | None = None,
-    pid: int = -1,
-    with_labels: bool = True,
-) -> tuple[Rendered, Image.Image]:
-    """One labelled crop of `app` (size (H, W)): the clean render and the camera's picture of it."""
+def _layout(app: Appearance, rng: np.random.Generator, size: tuple[int, int], difficulty: Difficulty,
+            view: str | None) -> tuple[Figure, Image.Image, tuple[Primitive, ...]]:
+    """Pose `app`, frame it as a detector box would (fill 78-95 % of the height), pick a
+    background and maybe an occluder."""
     h, w = size
     pose = sample_pose(rng, app, view)
     body = build_body(app, pose)
@@ -55,8 +48,21 @@ def render_crop(
     )
     background, _ = draw_background(rng, size, difficulty.clutter)
     occluders = (_occluder(rng, size),) if rng.random() < difficulty.occlusion else ()
-    rendered = compose([Figure(app, body, origin, scale, pose.kind, pid)], background, occluders, with_labels)
-    return rendered, apply_camera(rendered.image, camera, rng)
+    return Figure(app, body, origin, scale, pose.kind), background, occluders
+
+
+def render_crop(
+    app: Appearance,
+    rng: np.random.Generator,
+    size: tuple[int, int],
+    camera: Camera,
+    difficulty: Difficulty = DEFAULT,
+    view: str | None = None,
+) -> tuple[Rendered, Image.Image]:
+    """One labelled crop of `app` (size (H, W)): the clean render and the camera's picture of it."""
+    figure, background, occluders = _layout(app, rng, size, difficulty, view)
+    rendered = compose([figure], background, occluders)
+    return rendered, apply_camera(rendered.picture, camera, rng)
 
 
 def render_person(seed: int, size: tuple[int, int] = (256, 128)) -> Image.Image:
@@ -70,5 +76,6 @@ def render_person(seed: int, size: tuple[int, int] = (256, 128)) -> Image.Image:
         raise ValueError(f"person crop size must be at least (16, 8), got {size}")
     rng = np.random.default_rng([seed, 1])
     app = sample_appearance(rng)
-    _, image = render_crop(app, rng, size, sample_camera(rng), with_labels=False)
-    return image
+    camera = sample_camera(rng)
+    figure, background, occluders = _layout(app, rng, size, DEFAULT, None)
+    return apply_camera(paint_figures([figure], background, occluders), camera, rng)

@@ -54,4 +54,4 @@ def render_scene(
         pose = sample_pose(rng, app)
         figures.append(Figure(app, build_body(app, pose), (foot_x, foot_y), stature, pose.kind))
     rendered = compose(figures, background)
-    return rendered, apply_camera(rendered.image, sample_camera(rng), rng)
+    return rendered, apply_camera(rendered.picture, sample_camera(rng), rng)

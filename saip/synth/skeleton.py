@@ -146,19 +146,25 @@ def _direction(side: float, abduction: float, swing: float) -> np.ndarray:
     return np.array([side * np.sin(abduction), np.cos(abduction) * np.cos(swing), np.cos(abduction) * np.sin(swing)])
 
 
+def _hand_template() -> np.ndarray:
+    """Hand points [21, 3] as multiples of the hand length along (forearm direction d, palm
+    lateral e, towards the camera z): wrist, then thumb, index, middle, ring, pinky (4 joints each)."""
+    rows = [(0.0, 0.0, 0.0)]
+    rows += [(0.15 + 0.2 * k, -0.2025 - 0.12 * k, 0.09) for k in range(4)]  # thumb, from the palm's side
+    for f, offset in enumerate((-0.35, -0.1, 0.15, 0.4)):
+        finger = 0.5 - 0.08 * abs(f - 1)  # the middle finger is the longest
+        rows += [(0.5 + k / 3 * finger, 0.45 * offset, 0.0) for k in range(4)]
+    return np.array(rows)
+
+
+_HAND = _hand_template()
+
+
 def _hand(wrist: np.ndarray, d: np.ndarray, side: float, length: float) -> np.ndarray:
-    """21 hand points [21, 3]: wrist, then thumb, index, middle, ring, pinky (4 joints each)."""
+    """21 hand points [21, 3] of a hand continuing the forearm direction `d` from `wrist`."""
     e = np.array([d[1], -d[0], 0.0])
     e = e / (np.linalg.norm(e) + 1e-9) * side
-    width = 0.45 * length
-    pts = [wrist]
-    thumb_base = wrist + 0.15 * length * d - 0.45 * width * e + np.array([0, 0, 0.2 * width])
-    pts += [thumb_base + (0.2 * k) * length * (d - 0.6 * e) for k in range(4)]
-    for f, offset in enumerate((-0.35, -0.1, 0.15, 0.4)):
-        base = wrist + 0.5 * length * d + offset * width * e
-        finger = (0.5 - 0.08 * abs(f - 1)) * length
-        pts += [base + (k / 3) * finger * d for k in range(4)]
-    return np.array(pts)
+    return wrist + length * (_HAND @ np.stack([d, e, np.array([0.0, 0.0, 1.0])]))
 
 
 def build_body(app: Appearance, pose: Pose) -> Body:
@@ -223,7 +229,7 @@ def build_body(app: Appearance, pose: Pose) -> Body:
         "head_rx": rx * ac + rz * asn, "head_ry": ry, "head_rz": rz, "stature": s,
         "shoulder_w": sw * ac + 0.06 * b * s * asn, "hip_w": hw * ac + 0.055 * b * s * asn,
         "arm_r": 0.028 * b * s, "fore_r": 0.022 * b * s, "thigh_r": 0.05 * b * s, "shin_r": 0.034 * b * s,
-        "neck_r": 0.024 * s, "hand_r": 0.02 * s, "cos_yaw": float(cy), "sin_yaw": float(sy),
+        "neck_r": 0.024 * s, "hand_r": 0.02 * s,
     }
     return Body(
         points=xy[:133],

@@ -16,8 +16,9 @@ How a task plugs in. A task module (`saip/tasks/<task>.py`) exposes `add_argumen
      batches of one epoch, a pure function of (seed, epoch) (see `saip.tasks.data.samplers`), so a
      resumed run continues exactly where it stopped; `collate` if the default does not fit;
    - `loss(model, batch) -> {"loss": total, **named terms}` (the batch is already on the device);
-   - `evaluate(model, run) -> {name: fraction in 0..1}`; it may also write artifacts (features,
-     predictions) and pictures into `run.path` / `run.pictures`;
+   - `evaluate(model, run) -> {name: fraction in 0..1}` (None where a metric is undefined, or a
+     list of those, e.g. per-class IoU); it may also write artifacts (features, predictions) and
+     pictures into `run.path` / `run.pictures`;
    - `backbone`: the timm model inside `model` whose blocks get layer-wise lr decay (None: all
      parameters at the head's lr);
 5. calls `run_task(parts, cfg, run, device=..., resume=args.resume, train=...)`, which trains
@@ -56,6 +57,7 @@ from saip.train.schedules import warmup_cosine
 log = logging.getLogger(__name__)
 
 Batch = Any
+Metric = float | None | list[Any]  # a fraction in 0..1, None where undefined, or a list of those
 METRICS_FILE = "metrics.json"
 
 
@@ -64,7 +66,7 @@ class TaskParts:
     """Everything the loop needs from a task (see the module docstring)."""
 
     model: nn.Module
-    evaluate: Callable[[nn.Module, RunDir], dict[str, float]]
+    evaluate: Callable[[nn.Module, RunDir], dict[str, Any]]
     train_set: Dataset | None = None
     epoch_batches: Callable[[int], list[list[int]]] | None = None
     loss: Callable[[nn.Module, Batch], dict[str, Tensor]] | None = None
@@ -249,25 +251,38 @@ def fit(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
     return step
 
 
-def write_metrics(run: RunDir, metrics: dict[str, float], *, step: int = 0) -> Path:
-    """Check every metric is a fraction in 0..1, log it, then write `metrics.json` atomically."""
-    bad = {k: v for k, v in metrics.items() if not (isinstance(v, float) and 0.0 <= v <= 1.0)}
-    if bad:
-        raise RuntimeError(f"metrics must be fractions in 0..1 (a bug in the task): {bad}")
-    run.log({f"eval_{k}": v for k, v in metrics.items()}, step=step)
-    return run.write_json(METRICS_FILE, metrics)
+def _fraction(name: str, value: Any) -> Metric:
+    """A metric as JSON: a float in 0..1, None (undefined, e.g. AP of an empty size range) or a list."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_fraction(name, v) for v in value]  # type: ignore[misc]
+    number = float(value)
+    if not 0.0 <= number <= 1.0:  # also refuses NaN
+        raise RuntimeError(f"metric {name} = {number} is not a fraction in 0..1 (a bug in the task)")
+    return number
+
+
+def write_metrics(run: RunDir, metrics: dict[str, Any], *, step: int = 0) -> dict[str, Metric]:
+    """Check every metric is a fraction in 0..1 (or None, or a list of those), log the scalars, then
+    write `metrics.json` atomically; returns the checked metrics."""
+    checked = {k: _fraction(k, v) for k, v in metrics.items()}
+    run.log({f"eval_{k}": v for k, v in checked.items() if isinstance(v, float)}, step=step)
+    run.write_json(METRICS_FILE, checked)
+    return checked
 
 
 def run_task(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
-             resume: str | None = None, train: bool = True) -> dict[str, float]:
+             resume: str | None = None, train: bool = True) -> dict[str, Metric]:
     """Train when `train`, evaluate, then write `metrics.json` (last, so only a complete run has one)."""
     try:
         step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
         model = parts.model.to(device).eval()
         with torch.no_grad(), autocast(device, cfg.train.amp):
-            metrics = {k: float(v) for k, v in parts.evaluate(model, run).items()}
-        write_metrics(run, metrics, step=step)
-        log.info("%s: %s", run.path / METRICS_FILE, ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            raw = parts.evaluate(model, run)
+        metrics = write_metrics(run, raw, step=step)
+        log.info("%s: %s", run.path / METRICS_FILE,
+                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
         return metrics
     finally:
         run.close()

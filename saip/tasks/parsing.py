@@ -28,7 +28,13 @@ from saip.tasks.dense.heads import DenseModel, PartHead
 from saip.tasks.dense.lip import IGNORE, LIP_CLASSES, LIP_PAIRS, LIPDataset, lip_files
 from saip.tasks.dense.pictures import parsing_picture
 from saip.tasks.dense.seg_metrics import ConfusionMatrix, segmentation_metrics
-from saip.tasks.dense.task import add_dense_arguments, dense_backbone, dense_parts, eval_loader, run_dense_task
+from saip.tasks.dense.task import (
+    add_dense_arguments,
+    dense_backbone,
+    dense_parts,
+    eval_loader,
+    run_dense_task,
+)
 from saip.tasks.engine import open_run, select_device
 from saip.train.rundir import RunDir
 
@@ -85,7 +91,7 @@ def make_evaluate(val_set: LIPDataset, cfg: ParsingConfig):  # noqa: ANN201
                 if len(shown) < cfg.parsing.pictures:
                     shown.append((batch["image"][i], batch["label"][i], logits[i].argmax(0).cpu()))
         if shown:
-            parsing_picture(*map(torch.stack, zip(*shown)), len(LIP_CLASSES), run.pictures / "parsing.png")
+            parsing_picture(*map(torch.stack, zip(*shown, strict=True)), len(LIP_CLASSES), run.pictures / "parsing.png")
         return segmentation_metrics(confusion.counts)
 
     return evaluate

@@ -19,20 +19,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from saip.tasks.config import EvalConfig, EvalModelConfig, load_eval_config
 from saip.tasks.dense.coco_eval import evaluate_keypoints, make_result, save_results
 from saip.tasks.dense.coco_pose import (
-    PoseAugment, TopDownDataset, check_images, find_keypoint_set, load_annotations, person_instances)
+    PoseAugment,
+    TopDownDataset,
+    check_images,
+    find_keypoint_set,
+    load_annotations,
+    person_instances,
+)
 from saip.tasks.dense.flip import flip_test
 from saip.tasks.dense.heads import DenseModel, HeatmapHead, final_stride
 from saip.tasks.dense.heatmap import decode
 from saip.tasks.dense.keypoints import KeypointSet
 from saip.tasks.dense.pictures import pose_picture
-from saip.tasks.dense.task import add_dense_arguments, dense_backbone, dense_parts, eval_loader, run_dense_task
+from saip.tasks.dense.task import (
+    add_dense_arguments,
+    dense_backbone,
+    dense_parts,
+    eval_loader,
+    run_dense_task,
+)
 from saip.tasks.engine import open_run, select_device
 from saip.train.rundir import RunDir
 

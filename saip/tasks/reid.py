@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from saip.cli import add_run_arguments
-from saip.export.weights import load_backbone
 from saip.models.backbone import Backbone
+from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import ReidConfig, add_eval_arguments, load_eval_config
 from saip.tasks.data.reid_sets import ReidImages, ReidSets, read_market1501, read_reid
 from saip.tasks.data.samplers import pk_batches
@@ -143,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
     sets = read_reid(cfg.data, cfg.format)
     log.info("%s: %d train images (%d ids), %d query, %d gallery", cfg.data, len(sets.train),
              sets.train.num_ids, len(sets.query), len(sets.gallery))
-    backbone = load_backbone(cfg.model.weights, backbone=cfg.model.backbone, img_size=tuple(cfg.model.img_size),
-                             which=cfg.model.which)
+    backbone = load_eval_backbone(cfg.model, finetune=cfg.protocol == "finetune")
     evaluate = _evaluator(sets, cfg, device)
     finetune = cfg.protocol == "finetune"
     parts = _finetune_parts(backbone, sets, cfg, evaluate) if finetune else None

@@ -40,6 +40,9 @@ from saip.train.step import LOSS_KEYS, StepContext, StepResult, load_step_state,
 log = logging.getLogger("saip.pretrain")
 
 
+SYNTH_PROBE_IMAGES = 60  # per split: a probe of a few seconds that still ranks real differences
+
+
 class NonFiniteError(RuntimeError):
     """Too many non-finite losses in a row: the run stops, the last good checkpoint stays."""
 
@@ -85,6 +88,9 @@ def setup_distributed(device_pref: str) -> tuple[Dist, torch.device]:
     use_cuda = torch.cuda.is_available() and device_pref in ("auto", "cuda")
     if device_pref == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but CUDA is not available")
+    if use_cuda:  # TF32 for the fp32 parts (losses, norms); bf16 autocast does the rest
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     if world <= 1:
         return Dist(), torch.device("cuda" if use_cuda else "cpu")
     d = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
@@ -220,6 +226,10 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         run.truncate_log(step)
         log.info("resumed from %s at step %d", resume_from, step)
     run.save_config(cfg)
+    if d.main and cfg.train.probe_data:
+        root = probe_root(cfg, run)  # a missing probe set is an error now, not after hours
+        if not (root / "query").is_dir() or not (root / "bounding_box_test").is_dir():
+            raise FileNotFoundError(f"probe set {root} needs query/ and bounding_box_test/ (Market-1501 layout)")
     peak_lr = scaled_lr(cfg.optim.base_lr, cfg.train.batch_size * d.world * accum)
     if d.main:
         log.info("run directory %s: %d steps (%d per epoch), peak lr %.3g, device %s, %d process(es)",
@@ -250,15 +260,17 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             bar.update(1)
             if res.finite:
                 bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
+            record = _probe(run, ctx, step) if d.main and cfg.train.probe_data and (
+                step % cfg.train.probe_every == 0) else {}
             if step % cfg.train.log_every == 0 or step == stop_at:
-                run.log({"epoch": epoch, "lr": lr, "momentum": momentum, "wd": cfg.optim.weight_decay,
-                         "teacher_temp": cfg.csm.teacher_temp, **window.flush()}, step=step)
+                record.update({"epoch": epoch, "lr": lr, "momentum": momentum, "wd": cfg.optim.weight_decay,
+                               "teacher_temp": cfg.csm.teacher_temp, **window.flush()})
+            if record:
+                run.log(record, step=step)
             if d.main and (step % cfg.train.checkpoint_every == 0 or step == stop_at):
                 save_checkpoint(run, ctx, step, spe, counters)
             if d.main and res.last is not None and (step % cfg.train.picture_every == 0 or step == stop_at):
                 save_step_pictures(run.pictures / f"step_{step:07d}.png", res.last, ctx)
-            if d.main and cfg.train.probe_data and step % cfg.train.probe_every == 0:
-                _probe(run, ctx, step)
             if step >= stop_at:
                 break
     bar.close()
@@ -285,13 +297,25 @@ def _count(counters: Counters, res: StepResult, seconds: float, d: Dist, step: i
                              "optim.clip_grad, then --resume auto")
 
 
-def _probe(run: RunDir, ctx: StepContext, step: int) -> None:
+def probe_root(cfg: PretrainConfig, run: RunDir) -> Path:
+    """The probe set; "synth" makes a small synthetic Market-1501-layout set once per run."""
+    if cfg.train.probe_data != "synth":
+        return Path(cfg.train.probe_data)
+    root = run.path / "probe_reid"
+    if not (root / "query").is_dir():
+        from saip.synth import generate
+
+        generate("reid", root, seed=cfg.train.seed, limit=SYNTH_PROBE_IMAGES)
+    return root
+
+
+def _probe(run: RunDir, ctx: StepContext, step: int) -> dict[str, float]:
     from saip.tasks.reid import frozen_probe  # evaluation code only when a probe is configured
 
-    metrics = frozen_probe(ctx.teacher.backbone, ctx.cfg.train.probe_data, device=ctx.device,
+    metrics = frozen_probe(ctx.teacher.backbone, probe_root(ctx.cfg, run), device=ctx.device,
                            img_size=tuple(ctx.cfg.model.img_size))
-    run.log({"probe_mAP": metrics["mAP"], "probe_rank1": metrics["rank1"]}, step=step)
     log.info("step %d probe: mAP %.4f rank-1 %.4f", step, metrics["mAP"], metrics["rank1"])
+    return {"probe_mAP": metrics["mAP"], "probe_rank1": metrics["rank1"]}
 
 
 def _finish(run: RunDir, ctx: StepContext, cfg: PretrainConfig, step: int, counters: Counters) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from saip.config import PretrainConfig, load_config
@@ -39,6 +40,15 @@ def write_images(folder: Path, count: int, start: int = 0, suffix: str = ".png")
     for i, path in enumerate(paths):
         person_image(start + i).save(path)
     return paths
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Run like a DataLoader worker (one intra-op thread): tiny ops only lose time to thread hand-offs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

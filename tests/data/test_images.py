@@ -115,7 +115,9 @@ def test_bytes_source(tmp_path: Path) -> None:
 
 def _truncated_jpeg() -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, format="JPEG")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(
+        buf, format="JPEG"
+    )
     return buf.getvalue()[: len(buf.getvalue()) // 2]
 
 
@@ -143,3 +145,13 @@ def test_missing_file_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
         out = _load(tmp_path / "nope.jpg")
     assert out == (None, "unreadable")
     assert len(caplog.records) == 1 and "nope.jpg" in caplog.text
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_big_jpeg_decoded_in_draft_mode_never_below_draft_size(tmp_path: Path, mode: str) -> None:
+    path = _save(Image.new("RGB", (600, 1200), RED).convert(mode), tmp_path / "big.jpg", quality=90)
+    out = load_rgb(path, min_side=8, max_pixels=10_000_000, draft_size=(256, 128)).image
+    assert out is not None and out.mode == "RGB"
+    if mode != "CMYK":  # libjpeg scales YCbCr and gray while decoding; CMYK stays full size
+        assert out.size == (150, 300)
+    assert out.size[0] >= 128 and out.size[1] >= 256

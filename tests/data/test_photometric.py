@@ -28,7 +28,9 @@ def test_blur_keeps_constant_image_and_small_images_work() -> None:
 
 
 def test_hue_rotation_identity_inverse_and_luma() -> None:
-    img = 0.3 + 0.4 * torch.rand(3, 5, 4, generator=torch.Generator().manual_seed(1))  # mid colours: no clipping
+    img = 0.3 + 0.4 * torch.rand(
+        3, 5, 4, generator=torch.Generator().manual_seed(1)
+    )  # mid colours: no clipping
     torch.testing.assert_close(rotate_hue(img, 0.0), img)
     shifted = rotate_hue(img, 0.08)
     assert not torch.allclose(shifted, img)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import webdataset as wds
 from conftest import small_config, write_images
 from test_sources import write_shards
 
@@ -50,7 +51,10 @@ def test_batch_layout(image_folder: Path) -> None:
 
 def test_same_batches_with_0_and_2_workers(image_folder: Path) -> None:
     cfg = small_config(f"data.sources=[{image_folder}]", "scene.mode=rich")
-    _assert_same(_batches(cfg), _batches(small_config(f"data.sources=[{image_folder}]", "scene.mode=rich", "data.num_workers=2")))
+    _assert_same(
+        _batches(cfg),
+        _batches(small_config(f"data.sources=[{image_folder}]", "scene.mode=rich", "data.num_workers=2")),
+    )
 
 
 def test_resume_yields_the_remaining_batches(image_folder: Path) -> None:
@@ -104,7 +108,9 @@ def test_bad_arguments(image_folder: Path, overrides, kw, error, message: str) -
 def test_backgrounds_from_their_own_folder(image_folder: Path, tmp_path: Path) -> None:
     write_images(tmp_path / "bg", 2, start=50)
     cfg = small_config(f"data.sources=[{image_folder}]", f"data.backgrounds=[{tmp_path / 'bg'}]")
-    assert not torch.equal(_batches(cfg)[0]["scene"], _batches(small_config(f"data.sources=[{image_folder}]"))[0]["scene"])
+    assert not torch.equal(
+        _batches(cfg)[0]["scene"], _batches(small_config(f"data.sources=[{image_folder}]"))[0]["scene"]
+    )
 
 
 def test_shards_need_epoch_size(tmp_path: Path) -> None:
@@ -126,7 +132,9 @@ def test_shards_resume_and_split(tmp_path: Path, workers: int) -> None:
 
 
 def test_too_few_shards_for_workers(tmp_path: Path) -> None:
-    cfg = small_config(f"data.sources=['{write_shards(tmp_path, 1, 4)}']", "data.epoch_size=4", "data.num_workers=2")
+    cfg = small_config(
+        f"data.sources=['{write_shards(tmp_path, 1, 4)}']", "data.epoch_size=4", "data.num_workers=2"
+    )
     with pytest.raises(DataError, match="cannot feed"):
         build_pretrain_loader(cfg)
 
@@ -148,3 +156,13 @@ def test_builtin_synthetic_people_when_no_source() -> None:
     assert len(loader) == len(batches) == 2  # 5 images, batch 2: the odd one is dropped
     assert batches[0]["scene"].shape == (2, 3, 64, 64) and batches[0]["num_skipped"] == 0
     _assert_same(batches, _batches(cfg))
+
+
+def test_unreadable_shard_sample_is_dropped_and_counted(tmp_path: Path) -> None:
+    pattern = write_shards(tmp_path, shards=1, per_shard=3)
+    with wds.TarWriter(str(tmp_path / "s-001.tar")) as sink:
+        sink.write({"__key__": "bad", "jpg": b"junk"})
+    cfg = small_config(f"data.sources=['{pattern.replace('000}', '001}')}']", "data.epoch_size=4")
+    batches = _batches(cfg)
+    assert [len(b["index"]) for b in batches] == [2, 1] or [len(b["index"]) for b in batches] == [1, 2]
+    assert sum(int(b["num_skipped"]) for b in batches) == 1

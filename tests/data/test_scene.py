@@ -54,7 +54,10 @@ def test_compose_blends_and_later_pastes_hide_earlier() -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda: compose(torch.zeros(3, *SIZE), [Paste(torch.ones(3, 16, 16), 56, 0)], 0.7), "leaves the scene"),
+        (
+            lambda: compose(torch.zeros(3, *SIZE), [Paste(torch.ones(3, 16, 16), 56, 0)], 0.7),
+            "leaves the scene",
+        ),
         (lambda: cell_targets(torch.zeros(60, 64, dtype=torch.bool), 16, 0.5), "multiple of the cell"),
         (lambda: SceneBuilder(small_config("scene.mode=fancy").scene, (32, 16), (32, 16)), "recipe"),
         (lambda: SceneBuilder(small_config().scene, (32, 40), (32, 32)), "do not fit"),
@@ -84,7 +87,9 @@ def test_recipe_pastes_never_overlap_and_stay_inside() -> None:
 def _targets_of_placement(builder: SceneBuilder, seed: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
     inst, roi = torch.full((3, 32, 16), 5.0), torch.full((3, 32, 16), -5.0)
     white = Image.new("RGB", (20, 40), (255, 255, 255))
-    out = builder(Image.new("RGB", (40, 80)), inst, roi, np.random.default_rng(seed), people=lambda rng: white)
+    out = builder(
+        Image.new("RGB", (40, 80)), inst, roi, np.random.default_rng(seed), people=lambda rng: white
+    )
     placed = builder.place_side_by_side(inst, roi, np.random.default_rng(seed))  # the same first draws
     return out, *(cell_targets(p.mask(SIZE), 16, 0.5) for p in placed)
 

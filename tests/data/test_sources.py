@@ -13,7 +13,14 @@ from PIL import Image
 
 from saip.data import DataError
 from saip.data.images import load_rgb
-from saip.data.sources import FileSource, ShardSource, SyntheticSource, is_shard_spec, list_images, open_source
+from saip.data.sources import (
+    FileSource,
+    ShardSource,
+    SyntheticSource,
+    is_shard_spec,
+    list_images,
+    open_source,
+)
 
 DECODE = functools.partial(load_rgb, min_side=8, max_pixels=1_000_000)
 
@@ -44,7 +51,7 @@ def test_list_file_relative_comments_blank(tmp_path: Path) -> None:
     write_images(tmp_path / "imgs", 3)
     listing = tmp_path / "train.txt"
     listing.write_text("# header\nimgs/0002.png\n\n  imgs/0000.png  \n# imgs/0001.png\n")
-    assert list_images(str(listing)) == [tmp_path / "imgs/0002.png", tmp_path / "imgs/0000.png"]
+    assert list_images(str(listing)) == (tmp_path / "imgs/0002.png", tmp_path / "imgs/0000.png")
 
 
 def test_list_with_missing_files_names_them(tmp_path: Path) -> None:

@@ -70,3 +70,14 @@ def test_bad_input() -> None:
         decoder(query, scene[:1], (4, 4))
     with pytest.raises(ValueError, match="scene_grid"):
         decoder(query, scene, (0, 4))
+
+
+def test_search_shares_the_scene_side_and_matches_separate_calls() -> None:
+    """Two queries in one `search` give exactly what two `forward` calls give."""
+    torch.manual_seed(0)
+    decoder = CSSDecoder(embed_dim=16, dim=32, query_depth=1, num_heads=2, mask_convs=1)
+    scene = torch.randn(2, 16, 16)
+    queries = [torch.randn(2, 9, 16), torch.randn(2, 5, 16)]
+    together = decoder.search(queries, scene, (4, 4))
+    for query, logits in zip(queries, together):
+        torch.testing.assert_close(logits, decoder(query, scene, (4, 4)))

@@ -1,6 +1,7 @@
 """Primitive geometry, rasterisation order and pattern painting on hand-checked cases."""
 
 import numpy as np
+from PIL import Image
 
 from saip.synth.figure import Primitive, capsule
 from saip.synth.raster import Tables, paint, rasterize
@@ -33,8 +34,8 @@ def test_paint_stripes_and_background() -> None:
     """Horizontal stripes of period 2: rows 2-3 of the square get colour2, rows 0-1 and 4-5 colour."""
     prim = _square(0, 0, 9, 9, pattern=1, colour2=(0, 0, 250), period=2.0)
     ids = rasterize([prim], (12, 12))
-    background = np.full((12, 12, 3), 7, np.uint8)
-    out = paint([prim], ids, background)
+    background = Image.new("RGB", (12, 12), (7, 7, 7))
+    out = np.asarray(paint([prim], ids, background))
     assert tuple(out[1, 4]) == (200, 0, 0) and tuple(out[2, 4]) == (0, 0, 250) and tuple(out[4, 4]) == (200, 0, 0)
     assert tuple(out[11, 11]) == (7, 7, 7)  # untouched background
     assert tuple(out[0, 0]) == (150, 0, 0)  # outline: 3/4 of the fill colour

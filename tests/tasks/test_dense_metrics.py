@@ -40,7 +40,7 @@ def test_confusion_accumulates_and_ignores() -> None:
 
 def _gt(kpset: KeypointSet, people: list[np.ndarray], areas: list[float]) -> dict:
     anns = []
-    for i, (points, area) in enumerate(zip(people, areas)):
+    for i, (points, area) in enumerate(zip(people, areas, strict=True)):
         labelled = points[points[:, 2] > 0]
         x0, y0 = labelled[:, :2].min(0)
         x1, y1 = labelled[:, :2].max(0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import timm
 import torch
@@ -102,11 +103,22 @@ def test_no_metrics_when_evaluation_fails(tmp_path) -> None:
     assert not (run.path / "metrics.json").exists()
 
 
-def test_metrics_must_be_fractions(tmp_path) -> None:
+@pytest.mark.parametrize("bad", [95.2, float("nan"), [0.5, -0.1]])
+def test_metrics_must_be_fractions(tmp_path, bad) -> None:
     cfg = _cfg(tmp_path)
-    parts = TaskParts(model=nn.Linear(1, 1), evaluate=lambda m, r: {"mAP": 95.2})
-    with pytest.raises(RuntimeError, match="fractions"):
+    parts = TaskParts(model=nn.Linear(1, 1), evaluate=lambda m, r: {"mAP": bad})
+    with pytest.raises(RuntimeError, match="not a fraction"):
         run_task(parts, cfg, open_run(cfg), device=torch.device("cpu"), train=False)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_metrics_none_and_lists(tmp_path) -> None:
+    cfg = _cfg(tmp_path)
+    result = {"mIoU": np.float32(0.25), "APm": None, "per_class_iou": [0.5, None, 1]}
+    parts = TaskParts(model=nn.Linear(1, 1), evaluate=lambda m, r: result)
+    metrics = run_task(parts, cfg, open_run(cfg), device=torch.device("cpu"), train=False)
+    assert metrics == {"mIoU": 0.25, "APm": None, "per_class_iou": [0.5, None, 1.0]}
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
 
 
 def test_bad_device() -> None:

@@ -50,14 +50,18 @@ def test_ties_keep_gallery_order() -> None:
     assert first_match["mAP"] == 1.0 and first_match["rank1"] == 1.0
 
 
-@pytest.mark.parametrize("chunk", [1, 7, 256])
-def test_matches_loop_reference(chunk: int) -> None:
+@pytest.mark.parametrize("levels", [None, 5])
+def test_matches_loop_reference(levels: int | None) -> None:
+    """Random problems over several query chunks (128 queries each); `levels` quantises distances
+    (including negative ones) so that most of them tie."""
     rng = np.random.default_rng(0)
-    q_pids, g_pids = rng.integers(0, 6, 20), rng.integers(-1, 6, 60)
-    q_cams, g_cams = rng.integers(0, 3, 20), rng.integers(0, 3, 60)
-    dist = rng.random((20, 60)).astype(np.float32)
-    ours = retrieval_metrics(torch.from_numpy(dist), q_pids, g_pids, q_cams, g_cams, chunk=chunk)
-    assert ours == pytest.approx(_loop_reference(dist, q_pids, g_pids, q_cams, g_cams))
+    q_pids, g_pids = rng.integers(0, 8, 300), rng.integers(-1, 8, 90)
+    q_cams, g_cams = rng.integers(0, 3, 300), rng.integers(0, 3, 90)
+    dist = rng.random((300, 90)).astype(np.float32) * 2 - 1
+    if levels:
+        dist = np.round(dist * levels) / levels
+    ours = retrieval_metrics(torch.from_numpy(dist), q_pids, g_pids, q_cams, g_cams)
+    assert ours == pytest.approx(_loop_reference(dist, q_pids, g_pids, q_cams, g_cams), rel=1e-12)
 
 
 def test_cosine_distance() -> None:

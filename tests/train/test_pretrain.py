@@ -32,13 +32,16 @@ def read_log(out: Path) -> list[dict]:
 
 def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> None:
     out = tmp_path / "run"
-    assert pretrain(out, tiny_overrides, "--max-steps", "3", "train.picture_every=3") == 0
+    assert pretrain(out, tiny_overrides, "--max-steps", "3", "train.picture_every=3",
+                    "train.probe_data=synth", "train.probe_every=3") == 0
     for name in ("config.yaml", "log.jsonl", "checkpoints/last.pt", "backbone.safetensors", "backbone.json",
                  "summary.json", "report.md", "loss_curves.png", "pictures/step_0000003.png"):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
     log = read_log(out)
     assert [r["step"] for r in log] == [1, 2, 3]
+    assert 0.0 < log[2]["probe_mAP"] <= 1.0 and 0.0 <= log[2]["probe_rank1"] <= 1.0  # online ReID probe
+    assert "probe_mAP" not in log[0]
     for record in log:
         assert all(np.isfinite(record[k]) for k in LOSSES + ("loss", "lr", "img_per_s")), record
     summary = json.loads((out / "summary.json").read_text())

@@ -54,7 +54,7 @@ def _render(shot: tuple[Shot, Path]) -> tuple[str, list]:
         near = rng.random() < job.difficulty.near_duplicates
         app = near_duplicate(app, rng) if near else sample_appearance(rng)
     camera = sample_camera(np.random.default_rng([job.seed, 31, job.camera]))
-    rendered, image = render_crop(app, rng, SIZE, camera, job.difficulty, pid=job.identity)
+    rendered, image = render_crop(app, rng, SIZE, camera, job.difficulty)
     if job.kind == "junk":  # a detector's bad box: only part of the person, stretched
         h, w = SIZE
         top = int(rng.integers(0, h // 2))

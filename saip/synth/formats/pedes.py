@@ -42,7 +42,7 @@ def _render(job: TextJob) -> dict[str, Any]:
     rng = np.random.default_rng([job.seed, 90, job.identity, job.shot])
     app = sample_identity(job.seed, job.identity, job.difficulty)
     camera = sample_camera(rng)
-    _, image = render_crop(app, rng, (256, 128), camera, job.difficulty, pid=job.identity)
+    _, image = render_crop(app, rng, (256, 128), camera, job.difficulty)
     save_jpeg(image, job.out / "imgs" / job.file_path, camera.jpeg_quality)
     texts = captions(app, rng)
     return {"split": job.split, "captions": texts, "file_path": job.file_path,

@@ -94,13 +94,13 @@ def evaluate_keypoints(gt: dict[str, Any], results: list[dict[str, Any]], kpset:
     """
     sigmas = np.asarray(kpset.sigmas)
     view, dets = _part_view(gt, results, kpset.parts, kpset.num)
-    metrics: dict[str, Any] = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas)))
+    metrics: dict[str, Any] = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas), strict=True))
     if len(kpset.parts) == 1:
         return metrics
     metrics["AP_wholebody"], metrics["AR_wholebody"] = metrics["AP"], metrics["AR"]
     for part in kpset.parts:
         view, dets = _part_view(gt, results, (part,), part.stop - part.start)
-        stats = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas[part.start:part.stop])))
+        stats = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas[part.start:part.stop]), strict=True))
         metrics[f"AP_{part.name}"], metrics[f"AR_{part.name}"] = stats["AP"], stats["AR"]
     hands = [metrics[f"AP_{side}hand"] for side in ("left", "right") if metrics[f"AP_{side}hand"] is not None]
     metrics["AP_hand"] = sum(hands) / len(hands) if hands else None

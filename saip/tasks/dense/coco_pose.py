@@ -99,9 +99,9 @@ def person_instances(gt: dict[str, Any], image_dir: Path, kpset: KeypointSet,
                 continue
             box = _clip_box(ann["bbox"], img["width"], img["height"])
             if box is not None:
-                out.append(Instance(img["id"], image_dir / img["file_name"], box, 1.0, points))
+                out.append(Instance(img["id"], image_dir / img["file_name"], box, 1.0, points.astype(np.float32)))
         return out
-    empty = np.zeros((kpset.num, 3))
+    empty = np.zeros((kpset.num, 3), dtype=np.float32)
     for det in detections:
         img = images.get(det["image_id"])
         if img is None or det.get("category_id", 1) != 1 or det["score"] < score_thr:

@@ -69,7 +69,8 @@ class LIPDataset(Dataset):
 
     def geometry(self, image_size: tuple[int, int]) -> tuple[np.ndarray, bool]:
         """[2, 3] image -> input affine for an image of size (H, W), and whether it mirrors."""
-        center, size = box_to_region((0.0, 0.0, image_size[1], image_size[0]), self.input_size, padding=1.0)
+        # the whole image: pixel centres 0..W-1 span [-0.5, W - 0.5]
+        center, size = box_to_region((-0.5, -0.5, image_size[1], image_size[0]), self.input_size, padding=1.0)
         if not self.train:
             return region_matrix(center, size, self.input_size), False
         scale = 1.0 + self.scale * float(torch.randn(()).clamp(-2, 2))

@@ -51,10 +51,10 @@ def pose_picture(images: Tensor, predicted: Tensor, truth: Tensor, path: Path) -
     """Crops [B, 3, H, W] with true points [B, K, 3] (green, where labelled) and predicted points
     [B, K, 2] (red), in crop pixels."""
     tiles = []
-    for image, pred, true in zip(images, predicted, truth):
+    for image, pred, true in zip(images, predicted, truth, strict=True):
         tile = to_pil(image)
         draw = ImageDraw.Draw(tile)
-        for (x, y, v), (px, py) in zip(true.tolist(), pred.tolist()):
+        for (x, y, v), (px, py) in zip(true.tolist(), pred.tolist(), strict=True):
             if v > 0:
                 draw.ellipse((x - 2, y - 2, x + 2, y + 2), outline=(0, 255, 0))
             draw.ellipse((px - 1.5, py - 1.5, px + 1.5, py + 1.5), fill=(255, 0, 0))
@@ -68,7 +68,7 @@ def parsing_picture(images: Tensor, truth: Tensor, predicted: Tensor, num_classe
     (255, ignored, drawn white)."""
     colours = np.vstack([palette(num_classes), np.full((256 - num_classes, 3), 255, dtype=np.uint8)])
     tiles = []
-    for image, true, pred in zip(images, truth, predicted):
+    for image, true, pred in zip(images, truth, predicted, strict=True):
         tiles += [to_pil(image), Image.fromarray(colours[true.cpu().numpy().astype(np.uint8)]),
                   Image.fromarray(colours[pred.cpu().numpy().astype(np.uint8)])]
     grid(tiles, columns=3).save(path)

@@ -39,9 +39,9 @@ def segmentation_metrics(counts: Tensor) -> dict[str, float | list[float | None]
     tp = counts.diag()
     truth, pred = counts.sum(1), counts.sum(0)
     union = truth + pred - tp
-    iou = [float(t / u) if u > 0 else None for t, u in zip(tp, union)]
+    iou = [float(t / u) if u > 0 else None for t, u in zip(tp, union, strict=True)]
     defined = [v for v in iou if v is not None]
-    acc = [float(t / n) for t, n in zip(tp, truth) if n > 0]
+    acc = [float(t / n) for t, n in zip(tp, truth, strict=True) if n > 0]
     total = float(counts.sum())
     return {
         "mIoU": sum(defined) / len(defined) if defined else 0.0,

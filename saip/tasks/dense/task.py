@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from saip.cli import add_run_arguments
 from saip.export.weights import load_backbone
-from saip.models.backbone import Backbone
+from saip.models.backbone import Backbone, create_backbone
 from saip.tasks.config import EvalConfig, add_eval_arguments
 from saip.tasks.data.samplers import shuffled_batches
 from saip.tasks.dense.heads import DenseModel, final_stride
@@ -37,6 +37,11 @@ def dense_backbone(cfg: EvalConfig) -> Backbone:
         raise ValueError(f"unknown protocol {cfg.protocol!r}; use one of {', '.join(PROTOCOLS)}")
     backbone = load_backbone(cfg.model.weights, backbone=cfg.model.backbone, img_size=tuple(cfg.model.img_size),
                              which=cfg.model.which)
+    if cfg.protocol == "finetune" and cfg.model.drop_path > 0:
+        # `load_backbone` builds without stochastic depth: rebuild with it, same weights.
+        loaded, backbone = backbone, create_backbone(backbone.name, backbone.img_size, backbone.mid_block,
+                                                     cfg.model.drop_path)
+        backbone.load_state_dict(loaded.state_dict())
     stride = final_stride(backbone)
     h, w = cfg.model.img_size
     if h % stride or w % stride:
