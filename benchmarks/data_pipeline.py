@@ -1,6 +1,6 @@
 """Images/s of the full per-sample data pipeline (decode, 2 + L views, half view, CSS scene).
 
-Run: `python benchmarks/data_pipeline.py [--data PATH ...] [--workers 0 2] [--seconds 20] [key=value ...]`
+Run: `python benchmarks/data_pipeline.py [--data PATH ...] [--workers 0,2] [--seconds 20] [--baseline] [key=value ...]`
 Without --data it measures the built-in synthetic people and, when present, the pku-reid folder.
 The research code's pipeline takes 19.5 ms per image per core (302 images/s, 14 workers, 16 cores)
 on its machine; `--baseline` also times DINO's torchvision-v1 PIL multi-crop (2 global + 8 local
@@ -128,6 +128,10 @@ def measure_baseline(cfg: PretrainConfig, seconds: float) -> dict[str, float]:
     return {"ms_per_image_per_core": 1000 * wall / images, "cpu_ms_per_image": 1000 * cpu / images}
 
 
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",")]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -135,7 +139,7 @@ def main() -> None:
     parser.add_argument(
         "--data", action="append", default=None, help="a source (repeatable); default: synthetic + pku-reid"
     )
-    parser.add_argument("--workers", type=int, nargs="+", default=[0])
+    parser.add_argument("--workers", type=_ints, default=[0], help="worker counts to try, e.g. 0,2")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--baseline", action="store_true", help="also time DINO-style v1 views (one core)")

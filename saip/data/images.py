@@ -47,26 +47,26 @@ def load_rgb(
     """
     name = "<bytes>" if isinstance(src, bytes) else str(src)
     try:
-        data = src if isinstance(src, bytes) else Path(src).read_bytes()
+        size = len(src) if isinstance(src, bytes) else Path(src).stat().st_size
     except OSError as err:
         return _skip(name, "unreadable", err)
-    if not data:
+    if size == 0:
         return _skip(name, "empty", None)
     try:
         with warnings.catch_warnings():
             # Our own max_pixels check below replaces PIL's bomb warning; PIL still refuses > 2x.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-        width, height = img.size
-        if width * height > max_pixels:
-            return _skip(name, "huge", f"{height}x{width}")
-        if min(width, height) < min_side:
-            return _skip(name, "tiny", f"{height}x{width}")
-        if draft_size is not None and img.format == "JPEG":
-            img.draft("RGB" if img.mode != "CMYK" else None, (draft_size[1], draft_size[0]))
-        img.load()
-        img = ImageOps.exif_transpose(img)
-        return Loaded(to_rgb(img))
+            img = Image.open(io.BytesIO(src) if isinstance(src, bytes) else src)  # reads the header only
+        with img:
+            width, height = img.size
+            if width * height > max_pixels:
+                return _skip(name, "huge", f"{height}x{width}")
+            if min(width, height) < min_side:
+                return _skip(name, "tiny", f"{height}x{width}")
+            if draft_size is not None and img.format == "JPEG":
+                img.draft("RGB" if img.mode != "CMYK" else None, (draft_size[1], draft_size[0]))
+            img.load()
+            return Loaded(to_rgb(ImageOps.exif_transpose(img)))
     except Image.DecompressionBombError as err:
         return _skip(name, "huge", err)
     except Exception as err:  # noqa: BLE001 - PIL plugins raise OSError, ValueError, SyntaxError, struct.error, ...

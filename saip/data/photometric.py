@@ -1,10 +1,11 @@
 """DINO's colour jitter and Gaussian blur, fast on small float crops [3, H, W] in [0, 1].
 
-Why not torchvision's: its hue shift goes through HSV and its blur convolves with a full 2-D
-kernel; on a 256x128 crop those two took about 75 % of the per-image time of the whole pipeline.
-Here hue is a rotation of the YIQ chroma plane (as in NVIDIA DALI; it keeps luma exactly and is
-close to an HSV shift for natural colours) and the blur is separable, as shifted sums. Random draws use torch's
-global generator, like torchvision's transforms, so a per-sample seed fixes them.
+Why not torchvision's: its jitter runs four passes with clipping in between (hue through HSV)
+and its blur convolves with a full 2-D kernel; on our crops those two took about 75 % of the
+time of the whole pipeline. Here the jitter is one affine colour map (hue as a rotation of the
+YIQ chroma plane, as in NVIDIA DALI: luma is kept exactly and it is close to an HSV shift for
+natural colours) and the blur is separable, as shifted sums. Random draws use torch's global
+generator, like torchvision's transforms, so a per-sample seed fixes them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
-# RGB -> YIQ (NTSC); rows: luma Y, chroma I, chroma Q.
+# RGB -> YIQ (NTSC); rows: luma Y, chroma I, chroma Q. White maps to (1, 0, 0).
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 _YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
 
@@ -25,31 +25,34 @@ def _uniform(low: float, high: float) -> float:
     return float(torch.empty(1).uniform_(low, high))
 
 
-def rotate_hue(img: Tensor, hue: float) -> Tensor:
-    """Shift hue by `hue` turns ([-0.5, 0.5]) as a rotation of the YIQ chroma plane: [3, H, W] -> same."""
-    cos, sin = math.cos(2 * math.pi * hue), math.sin(2 * math.pi * hue)
-    rotation = torch.tensor([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
-    matrix = (_YIQ_TO_RGB @ rotation @ _RGB_TO_YIQ).to(img.dtype)
-    return torch.einsum("ij,jhw->ihw", matrix, img).clamp_(0, 1)
+def chroma_map(saturation: float, hue: float) -> Tensor:
+    """[3, 3] RGB map scaling chroma by `saturation` and rotating it by `hue` turns; luma is unchanged."""
+    cos, sin = saturation * math.cos(2 * math.pi * hue), saturation * math.sin(2 * math.pi * hue)
+    yiq = torch.tensor([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])
+    return _YIQ_TO_RGB @ yiq @ _RGB_TO_YIQ
 
 
 class ColorJitter:
-    """Brightness, contrast, saturation and hue factors drawn as torchvision draws them, applied in random order."""
+    """Brightness, contrast, saturation and hue factors drawn as torchvision draws them, applied at once.
+
+    Without clipping the four operations commute (each keeps grey grey and scales or rotates the
+    chroma plane), so torchvision's random order does not matter; values are clipped to [0, 1]
+    once at the end instead of after each operation.
+    """
 
     def __init__(self, brightness: float, contrast: float, saturation: float, hue: float) -> None:
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
 
     def __call__(self, img: Tensor) -> Tensor:
-        for op in torch.randperm(4).tolist():
-            if op == 0:
-                img = TF.adjust_brightness(img, _uniform(max(0.0, 1 - self.brightness), 1 + self.brightness))
-            elif op == 1:
-                img = TF.adjust_contrast(img, _uniform(max(0.0, 1 - self.contrast), 1 + self.contrast))
-            elif op == 2:
-                img = TF.adjust_saturation(img, _uniform(max(0.0, 1 - self.saturation), 1 + self.saturation))
-            else:
-                img = rotate_hue(img, _uniform(-self.hue, self.hue))
-        return img
+        b = _uniform(max(0.0, 1 - self.brightness), 1 + self.brightness)
+        c = _uniform(max(0.0, 1 - self.contrast), 1 + self.contrast)
+        s = _uniform(max(0.0, 1 - self.saturation), 1 + self.saturation)
+        h = _uniform(-self.hue, self.hue)
+        matrix = (b * c) * chroma_map(s, h).to(img.dtype)
+        # Contrast pulls towards the mean luma of the image (as torchvision does), scaled by brightness.
+        offset = b * (1 - c) * (_RGB_TO_YIQ[0].to(img.dtype) @ img.mean(dim=(-2, -1)))
+        out = (matrix @ img.reshape(3, -1)).reshape(img.shape)
+        return out.add_(offset).clamp_(0, 1)
 
 
 def gaussian_blur(img: Tensor, sigma: float) -> Tensor:

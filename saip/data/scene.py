@@ -17,10 +17,9 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch import Tensor
-from torchvision.transforms import v2
 
 from saip.config import SceneConfig
-from saip.data.views import normalize, to_float
+from saip.data.views import CropView, to_normalized
 
 # Backgrounds are square-ish crops of whatever image they come from (person images are about 2:1).
 _BACKGROUND_SCALE = (0.3, 1.0)
@@ -94,17 +93,7 @@ class SceneBuilder:
             raise ValueError(
                 f"pastes {inst_size} and {roi_size} do not fit side by side in scene {self.size}"
             )
-        self.background = v2.Compose(
-            [
-                v2.RandomResizedCrop(
-                    self.size, scale=_BACKGROUND_SCALE, ratio=_BACKGROUND_RATIO, antialias=True
-                ),
-                v2.RandomHorizontalFlip(),
-                to_float(),
-                normalize(),
-            ]
-        )
-        self.to_tensor = v2.Compose([to_float(), normalize()])
+        self.background = CropView(self.size, _BACKGROUND_SCALE, _BACKGROUND_RATIO, jitter_p=0.0, gray_p=0.0)
 
     def __call__(
         self,
@@ -152,4 +141,4 @@ class SceneBuilder:
         if rng.random() < 0.5:
             person = person.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         top, left = int(rng.integers(0, hs - h + 1)), int(rng.integers(0, ws - w + 1))
-        return Paste(self.to_tensor(person), top, left)
+        return Paste(to_normalized(person), top, left)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saip.synth.difficulty import Difficulty
+from saip.synth.sampling import pick
 
 # Named colours (RGB); the weights make dark, neutral garments common, as in street scenes.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -30,7 +31,7 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "brown": (110, 70, 40),
     "beige": (200, 180, 140),
 }
-_GARMENT_WEIGHTS = np.array([6, 4, 4, 2, 3, 3, 1.5, 1, 1, 1.5, 1, 2, 1.5])
+_GARMENT_WEIGHTS = (6.0, 4.0, 4.0, 2.0, 3.0, 3.0, 1.5, 1.0, 1.0, 1.5, 1.0, 2.0, 1.5)
 SKIN_TONES: tuple[tuple[int, int, int], ...] = (
     (245, 215, 190), (230, 190, 160), (205, 160, 125), (170, 120, 85), (120, 80, 55), (85, 55, 40),
 )
@@ -82,32 +83,18 @@ class Appearance:
     holding: bool  # holds an object in front (PA-100K HoldObjectsInFront)
 
 
-def _categorical(rng: np.random.Generator, weights: np.ndarray) -> int:
-    """Index drawn with probability proportional to `weights` (5x faster than Generator.choice)."""
-    cdf = np.cumsum(weights)
-    return int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
-
-
 def _colour(rng: np.random.Generator, avoid: str | None = None) -> str:
-    names = list(COLOURS)
-    weights = _GARMENT_WEIGHTS
-    if avoid is not None:
-        weights = weights.copy()
-        weights[names.index(avoid)] = 0.0
-    return names[_categorical(rng, weights)]
-
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...], p: tuple[float, ...]) -> str:
-    return options[_categorical(rng, np.asarray(p, dtype=float))]
+    weights = tuple(0.0 if name == avoid else w for name, w in zip(COLOURS, _GARMENT_WEIGHTS, strict=True))
+    return pick(rng, list(COLOURS), weights)
 
 
 def sample_appearance(rng: np.random.Generator) -> Appearance:
     """Draw one identity from the appearance prior (all randomness from `rng`)."""
     female = bool(rng.random() < 0.5)
-    age = _pick(rng, AGES, (0.08, 0.8, 0.12))
+    age = pick(rng, AGES, (0.08, 0.8, 0.12))
     height = {"child": 0.72, "adult": 1.0, "senior": 0.96}[age] * float(rng.uniform(0.92, 1.08))
-    upper_type = _pick(rng, UPPER_TYPES, (0.35, 0.2, 0.2, 0.15, 0.1 if female else 0.0))
-    lower_type = _pick(rng, LOWER_TYPES, (0.65, 0.2, 0.15 if female else 0.0))
+    upper_type = pick(rng, UPPER_TYPES, (0.35, 0.2, 0.2, 0.15, 0.1 if female else 0.0))
+    lower_type = pick(rng, LOWER_TYPES, (0.65, 0.2, 0.15 if female else 0.0))
     upper_colour = _colour(rng)
     lower_colour = _colour(rng)
     cold = upper_type in ("coat", "sweater")
@@ -117,23 +104,23 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         height=height,
         build=float(rng.uniform(0.85, 1.25)),
         skin=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
-        hair_style=_pick(rng, HAIR_STYLES, (0.6, 0.4, 0.05, 0.2, 0.1) if female else (0.8, 0.05, 0.1, 0.0, 0.0)),
-        hair_colour="grey" if age == "senior" else _pick(rng, HAIR_COLOURS, (6, 3, 1, 0.2, 1, 0.3)),
+        hair_style=pick(rng, HAIR_STYLES, (0.6, 0.4, 0.05, 0.2, 0.1) if female else (0.8, 0.05, 0.1, 0.0, 0.0)),
+        hair_colour="grey" if age == "senior" else pick(rng, HAIR_COLOURS, (6, 3, 1, 0.2, 1, 0.3)),
         upper_type=upper_type,
         sleeve="long" if cold or rng.random() < 0.35 else "short",
         upper_colour=upper_colour,
         upper_colour2=_colour(rng, avoid=upper_colour),
-        upper_pattern=_pick(rng, UPPER_PATTERNS, (0.55, 0.15, 0.1, 0.12, 0.08)),
+        upper_pattern=pick(rng, UPPER_PATTERNS, (0.55, 0.15, 0.1, 0.12, 0.08)),
         lower_type=lower_type,
         lower_colour=lower_colour,
         lower_colour2=_colour(rng, avoid=lower_colour),
-        lower_pattern=_pick(rng, LOWER_PATTERNS, (0.8, 0.1, 0.1)),
+        lower_pattern=pick(rng, LOWER_PATTERNS, (0.8, 0.1, 0.1)),
         shoe_colour=_colour(rng),
         boots=bool(rng.random() < (0.25 if cold else 0.08)),
         hat=_colour(rng) if rng.random() < 0.15 else None,
         glasses=bool(rng.random() < 0.2),
         backpack=_colour(rng) if rng.random() < 0.25 else None,
-        bag=_pick(rng, BAGS, (0.6, 0.2, 0.2)),
+        bag=pick(rng, BAGS, (0.6, 0.2, 0.2)),
         bag_colour=_colour(rng),
         holding=bool(rng.random() < 0.1),
     )

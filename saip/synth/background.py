@@ -9,21 +9,30 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from saip.synth.sampling import random_colour
+
 SCENES = ("street", "indoor", "park")
 
 
-def _rgb(rng: np.random.Generator, lo: int = 40, hi: int = 220) -> tuple[int, int, int]:
-    return tuple(int(v) for v in rng.integers(lo, hi, 3))  # type: ignore[return-value]
+def _gradient(img: Image.Image, top: tuple[int, int, int], bottom: tuple[int, int, int], y0: int, y1: int) -> None:
+    """A vertical colour ramp over rows y0..y1: one column, stretched by PIL (no per-pixel work)."""
+    if y1 <= y0:
+        return
+    t = np.linspace(0.0, 1.0, y1 - y0)[:, None, None]
+    column = ((1 - t) * np.asarray(top) + t * np.asarray(bottom)).astype(np.uint8)
+    img.paste(Image.fromarray(column).resize((img.width, y1 - y0), Image.NEAREST), (0, y0))
 
 
-def _gradient(draw: ImageDraw.ImageDraw, top: tuple[int, int, int], bottom: tuple[int, int, int], y0: float, y1: float, width: int, bands: int = 8) -> None:
-    """A vertical colour ramp as horizontal bands (cheaper than a per-pixel ramp, looks the same
-    after the camera blur)."""
-    edges = np.linspace(y0, y1, bands + 1)
-    for k in range(bands):
-        t = k / max(bands - 1, 1)
-        colour = tuple(int((1 - t) * a + t * b) for a, b in zip(top, bottom, strict=True))
-        draw.rectangle((0, edges[k], width, edges[k + 1]), fill=colour)
+def _windows(img: Image.Image, corner: tuple[int, int], grid: tuple[int, int], step: int,
+             colour: tuple[int, int, int]) -> None:
+    """A (rows, cols) grid of window panes from `corner` (x, y): one masked paste, not one
+    rectangle per pane."""
+    rows, cols = grid
+    if rows < 1 or cols < 1:
+        return
+    ys, xs = np.arange(rows * step)[:, None], np.arange(cols * step)[None, :]
+    mask = ((ys % step < 0.55 * step) & (xs % step < 0.5 * step)).astype(np.uint8) * 255
+    img.paste(colour, (corner[0], corner[1], corner[0] + cols * step, corner[1] + rows * step), Image.fromarray(mask))
 
 
 def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: float = 0.5) -> tuple[Image.Image, float]:
@@ -33,37 +42,34 @@ def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: fl
     horizon = float(rng.uniform(0.3, 0.6) * h)
     hz = int(horizon)
     if kind == "street":
-        upper, ground = (_rgb(rng, 150, 240), _rgb(rng, 100, 200)), (_rgb(rng, 70, 140), _rgb(rng, 100, 170))
+        upper, ground = (random_colour(rng, 150, 240), random_colour(rng, 100, 200)), (random_colour(rng, 70, 140), random_colour(rng, 100, 170))
     elif kind == "park":
-        upper, ground = ((120, 170, 230), (200, 220, 240)), (_rgb(rng, 40, 110), _rgb(rng, 80, 150))
+        upper, ground = ((120, 170, 230), (200, 220, 240)), (random_colour(rng, 40, 110), random_colour(rng, 80, 150))
     else:
-        wall = _rgb(rng, 120, 230)
-        upper, ground = (wall, tuple(int(0.85 * v) for v in wall)), (_rgb(rng, 60, 160), _rgb(rng, 90, 190))
+        wall = random_colour(rng, 120, 230)
+        upper, ground = (wall, tuple(int(0.85 * v) for v in wall)), (random_colour(rng, 60, 160), random_colour(rng, 90, 190))
     img = Image.new("RGB", (w, h))
+    _gradient(img, *upper, 0, hz)
+    _gradient(img, *ground, hz, h)
     draw = ImageDraw.Draw(img)
-    _gradient(draw, *upper, 0, horizon, w)
-    _gradient(draw, *ground, horizon, h, w)
     scale = h / 256
     n_back = int(rng.integers(1, 3 + int(6 * clutter)))
     for _ in range(n_back):  # buildings, shelves or hedges along the horizon
         x0 = float(rng.uniform(-0.2, 1.0) * w)
         bw, bh = float(rng.uniform(0.15, 0.6) * w), float(rng.uniform(0.1, 0.5) * horizon + 0.1 * h)
-        colour = _rgb(rng)
+        colour = random_colour(rng, 40, 220)
         if kind == "park":
             draw.ellipse((x0, hz - bh, x0 + bw, hz + 0.05 * h), fill=(colour[0] // 3, colour[1] // 2 + 40, colour[2] // 3))
             continue
         draw.rectangle((x0, hz - bh, x0 + bw, hz), fill=colour)
-        step = max(4.0, float(rng.uniform(10, 24)) * scale)
-        window = tuple(int(v * 0.6) for v in colour)
-        rows = np.arange(hz - bh + step * 0.4, hz - step * 0.6, step)[:5]
-        for wx in np.arange(x0 + step * 0.3, x0 + bw - step * 0.5, step)[:6]:  # columns of windows
-            for wy in rows:
-                draw.rectangle((wx, wy, wx + step * 0.5, wy + step * 0.55), fill=window)
+        step = max(4, int(rng.uniform(10, 24) * scale))
+        _windows(img, (int(x0 + 0.3 * step), int(hz - bh + 0.4 * step)), (min(5, int(bh / step)), min(6, int(bw / step))),
+                 step, (colour[0] * 3 // 5, colour[1] * 3 // 5, colour[2] * 3 // 5))
     for _ in range(int(rng.poisson(1 + 8 * clutter))):  # poles, trees, cars, bins, signs
         x = float(rng.uniform(0, w))
         y = float(rng.uniform(horizon, h * 1.1))
         size_px = (y - horizon + 0.05 * h) * float(rng.uniform(0.2, 0.7))
-        colour = _rgb(rng, 20, 230)
+        colour = random_colour(rng, 20, 230)
         shape = int(rng.integers(4))
         if shape == 0:
             draw.rectangle((x, y - 1.5 * size_px, x + max(1.0, 0.04 * size_px), y), fill=colour)
@@ -77,7 +83,7 @@ def draw_background(rng: np.random.Generator, size: tuple[int, int], clutter: fl
         else:
             draw.rectangle((x, y - 0.35 * size_px, x + 0.25 * size_px, y), fill=colour)
     if kind == "street":
-        lane = _rgb(rng, 180, 250)
+        lane = random_colour(rng, 180, 250)
         for k in range(int(rng.integers(0, 4))):
             y = hz + (k + 1) * (h - hz) / 5
             draw.line((0, y, w, y + float(rng.uniform(-0.1, 0.1)) * h), fill=lane, width=max(1, int(2 * scale)))

@@ -144,8 +144,9 @@ def _legs(pen: _Pen) -> None:
     for i in range(2):
         hip, knee, ankle = pt[11 + i], pt[13 + i], pt[15 + i]
         zt, zs = (z[11 + i] + z[13 + i]) / 2, (z[13 + i] + z[15 + i]) / 2
-        pen.add("poly", capsule(hip, knee, thigh, 0.8 * thigh), zt, LEG[i], app.skin, (11 + i, 13 + i))
-        pen.add("poly", capsule(knee, ankle, shin, 0.75 * shin), zs, LEG[i], app.skin, (13 + i, 15 + i))
+        if lower != "trousers":  # bare legs (trousers are wider and would hide them)
+            pen.add("poly", capsule(hip, knee, thigh, 0.8 * thigh), zt, LEG[i], app.skin, (11 + i, 13 + i))
+            pen.add("poly", capsule(knee, ankle, shin, 0.75 * shin), zs, LEG[i], app.skin, (13 + i, 15 + i))
         if lower == "trousers":
             pen.add("poly", capsule(hip, knee, 1.15 * thigh, 0.95 * thigh), zt + 1e-3, PANTS, colour, (11 + i, 13 + i), garment="pants", **cloth)
             pen.add("poly", capsule(knee, ankle, 1.2 * shin, shin), zs + 1e-3, PANTS, colour, (13 + i, 15 + i), garment="pants", **cloth)
@@ -204,7 +205,8 @@ def _arms(pen: _Pen) -> None:
     for i in range(2):
         sh, el, wr, tip = pt[5 + i], pt[7 + i], pt[9 + i], pen.ex["hand_tip_" + "lr"[i]][0]
         za, zf = (z[5 + i] + z[7 + i]) / 2 + bias, (z[7 + i] + z[9 + i]) / 2 + bias
-        pen.add("poly", capsule(sh, el, px["arm_r"], px["fore_r"]), za, ARM[i], app.skin, (5 + i, 7 + i))
+        if app.sleeve != "long":  # a long sleeve hides the upper arm
+            pen.add("poly", capsule(sh, el, px["arm_r"], px["fore_r"]), za, ARM[i], app.skin, (5 + i, 7 + i))
         pen.add("poly", capsule(el, wr, px["fore_r"], 0.85 * px["fore_r"]), zf, ARM[i], app.skin, (7 + i, 9 + i))
         pen.add("poly", capsule(wr, tip, px["hand_r"], 0.8 * px["hand_r"]), zf + 1e-3, ARM[i], app.skin, (9 + i, HAND_BITS[i]))
         sleeve = dict(garment="sleeve_" + "lr"[i], **cloth)

@@ -11,23 +11,24 @@ from saip.synth.camera import Camera, apply_camera, sample_camera
 from saip.synth.compose import Figure, Rendered, compose, paint_figures
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.figure import Primitive
+from saip.synth.sampling import random_colour
 from saip.synth.skeleton import build_body, sample_pose
 
 
 def _occluder(rng: np.random.Generator, size: tuple[int, int]) -> Primitive:
     """A car, bench or sign in front of the person's legs, or a pole in front of one side."""
     h, w = size
-    colour = tuple(int(v) for v in rng.integers(20, 230, 3))
+    colour = random_colour(rng, 20, 230)
     if rng.random() < 0.6:
         top = float(rng.uniform(0.55, 0.85) * h)
-        x0, x1 = sorted(rng.uniform(-0.3, 1.3, 2) * w)
+        x0, x1 = sorted(float(v) for v in rng.uniform(-0.3, 1.3, 2) * w)
         x1 = max(x1, x0 + 0.4 * w)
-        coords = (x0, top, x1, top, x1, h + 1, x0, h + 1)
+        coords = (x0, top, x1, top, x1, h + 1.0, x0, h + 1.0)
     else:
         x0 = float(rng.uniform(0.0, 0.85) * w)
         width = float(rng.uniform(0.08, 0.25) * w)
-        coords = (x0, -1, x0 + width, -1, x0 + width, h + 1, x0, h + 1)
-    return Primitive("poly", coords, 1e9, 0, colour)  # type: ignore[arg-type]
+        coords = (x0, -1.0, x0 + width, -1.0, x0 + width, h + 1.0, x0, h + 1.0)
+    return Primitive("poly", coords, 1e9, 0, colour)
 
 
 def _layout(app: Appearance, rng: np.random.Generator, size: tuple[int, int], difficulty: Difficulty,

@@ -43,13 +43,14 @@ def _draw(draw: ImageDraw.ImageDraw, p: Primitive, fill: int | tuple[int, int, i
 
 
 def rasterize(prims: list[Primitive], size: tuple[int, int]) -> np.ndarray:
-    """Draw `prims` in list order (far first) into an id map [H, W] (int32, 0 = nothing)."""
+    """Draw `prims` in list order (far first) into an id map [H, W] (0 = nothing): uint8 when
+    there are fewer than 256 primitives (a crop; cheaper to draw), else int32 (a crowd)."""
     h, w = size
-    canvas = Image.new("I", (w, h), 0)
+    canvas = Image.new("L" if len(prims) < 256 else "I", (w, h), 0)
     draw = ImageDraw.Draw(canvas)
     for i, p in enumerate(prims, start=1):
         _draw(draw, p, i)
-    return np.asarray(canvas, dtype=np.int32)
+    return np.asarray(canvas)
 
 
 def _pattern(code: int, period: float, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from saip.synth.appearance import Appearance
+from saip.synth.sampling import pick
 
 COCO_KEYPOINTS: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -74,7 +75,7 @@ class Pose:
 def sample_pose(rng: np.random.Generator, app: Appearance, view: str | None = None) -> Pose:
     """Draw a standing, walking or sitting pose and a viewpoint (front, side or back)."""
     deg = np.pi / 180
-    kind = POSES[int(rng.choice(3, p=[0.4, 0.5, 0.1]))]
+    kind = pick(rng, POSES, (0.4, 0.5, 0.1))
     if kind == "walking":
         phase, amp = rng.uniform(0, 2 * np.pi), rng.uniform(15, 30) * deg
         legs = (amp * np.sin(phase), -amp * np.sin(phase))
@@ -101,7 +102,7 @@ def sample_pose(rng: np.random.Generator, app: Appearance, view: str | None = No
             flex = tuple(120 * deg if i == side else f for i, f in enumerate(flex))
     if app.holding:  # both forearms forward, holding something in front of the chest
         arms, flex = (10 * deg, 10 * deg), (75 * deg, 75 * deg)
-    view = view or VIEWS[int(rng.choice(3, p=[0.4, 0.3, 0.3]))]
+    view = view or pick(rng, VIEWS, (0.4, 0.3, 0.3))
     base = {"front": 0.0, "back": np.pi, "side": np.pi / 2 * (1 if rng.random() < 0.5 else -1)}[view]
     return Pose(
         kind=kind,
@@ -167,8 +168,9 @@ def _hand(wrist: np.ndarray, d: np.ndarray, side: float, length: float) -> np.nd
     return wrist + length * (_HAND @ np.stack([d, e, np.array([0.0, 0.0, 1.0])]))
 
 
-def build_body(app: Appearance, pose: Pose) -> Body:
-    """Forward kinematics from joint angles, then yaw, orthographic projection and roll."""
+def _joints(app: Appearance, pose: Pose) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
+    """Forward kinematics in the body frame: the 133 points [133, 3], construction points and
+    body dimensions (statures). Proportions follow the usual canon: an adult is ~7.5 heads."""
     s, b = app.height, app.build
     child = app.age == "child"
     head_h = (0.16 if child else 0.13) * s
@@ -208,7 +210,14 @@ def build_body(app: Appearance, pose: Pose) -> Body:
     extra["back"] = extra["shoulders"] * 0.55 + extra["hips"] * 0.45 + [0, 0, -0.07 * b * s]
     extra["bag_l"] = pts[11] + [0.06 * b * s, -0.01 * s, 0.0]  # a shoulder bag hangs at the hip
     extra["bag_r"] = pts[12] + [-0.06 * b * s, -0.01 * s, 0.0]
+    return pts, extra, {"rx": rx, "ry": ry, "rz": rz, "sw": sw, "hw": hw}
 
+
+def build_body(app: Appearance, pose: Pose) -> Body:
+    """Forward kinematics from joint angles, then yaw, orthographic projection and roll."""
+    pts, extra, dims = _joints(app, pose)
+    s, b = app.height, app.build
+    rx, ry, rz, sw, hw = dims["rx"], dims["ry"], dims["rz"], dims["sw"], dims["hw"]
     names = list(extra)
     allp = np.concatenate([pts, np.stack([extra[n] for n in names])])
     allp[:, 1] -= allp[[19, 22], 1].max()  # heels on the ground

@@ -23,8 +23,9 @@ from torch.utils.data import Dataset, TensorDataset
 
 from saip.cli import add_run_arguments
 from saip.models.backbone import Backbone
-from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.attribute_metrics import attribute_metrics
+from saip.tasks.attribute_pictures import save_attribute_picture
+from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import AttributesConfig, add_eval_arguments, load_eval_config
 from saip.tasks.data.attribute_sets import AttributeImages, AttributeSets, read_attributes
 from saip.tasks.data.samplers import shuffled_batches
@@ -82,6 +83,8 @@ def _evaluator(test_set: Dataset, sets: AttributeSets, cfg: AttributesConfig,
         scores = torch.sigmoid(logits).numpy()
         np.savez(run.path / "predictions.npz", scores=scores, labels=sets.test.labels.astype(np.uint8),
                  attributes=np.array(sets.names))
+        save_attribute_picture(scores, sets.test, sets.names, run.pictures / "attributes.png",
+                               threshold=cfg.attributes.threshold)
         return attribute_metrics(scores, sets.test.labels, cfg.attributes.threshold)
 
     return evaluate

@@ -24,7 +24,7 @@ How a task plugs in. A task module (`saip/tasks/<task>.py`) exposes `add_argumen
 5. calls `run_task(parts, cfg, run, device=..., resume=args.resume, train=...)`, which trains
    (when `train`), evaluates, and writes `metrics.json` atomically at the very end.
 
-The loop: AdamW with layer-wise lr decay (`timm.optim.param_groups_layer_decay`), linear warm-up
+The loop: AdamW with layer-wise lr decay (`saip.tasks.optim`, timm's param groups), linear warm-up
 then cosine (`saip.train.schedules.warmup_cosine`, indexed by the global optimizer step),
 `max_steps` stops early without changing the schedule, gradient clipping, bf16 autocast on CUDA,
 `checkpoints/last.pt` every `checkpoint_every` steps and at the end (model, optimizer, step, RNG;
@@ -44,15 +44,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from timm.optim import param_groups_layer_decay
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from saip.tasks.config import EvalConfig, EvalOptimConfig
+from saip.tasks.config import EvalConfig
+from saip.tasks.optim import Schedule, build_optimizer
 from saip.train.checkpoint import load_checkpoint, prune_checkpoints, rng_state, save_atomic, set_rng_state
 from saip.train.rundir import RunDir
-from saip.train.schedules import warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -115,47 +114,6 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     return batch
 
 
-def build_optimizer(model: nn.Module, backbone: nn.Module | None, cfg: EvalOptimConfig) -> torch.optim.AdamW:
-    """AdamW; backbone blocks get lr x layer_decay^(depth - layer), the rest (heads) the full lr.
-
-    No weight decay on 1-D tensors (biases, norms) nor on the backbone's `no_weight_decay()` tokens.
-    """
-    groups: list[dict[str, Any]] = []
-    in_backbone: set[int] = set()
-    if backbone is not None:
-        skip = backbone.no_weight_decay() if hasattr(backbone, "no_weight_decay") else set()
-        groups = param_groups_layer_decay(backbone, weight_decay=cfg.weight_decay, no_weight_decay_list=skip,
-                                          layer_decay=cfg.layer_decay)
-        in_backbone = {id(p) for p in backbone.parameters()}
-    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
-    for decay, params in ((cfg.weight_decay, [p for p in rest if p.ndim > 1]),
-                          (0.0, [p for p in rest if p.ndim <= 1])):
-        if params:
-            groups.append({"params": params, "weight_decay": decay, "lr_scale": 1.0})
-    if not groups:
-        raise ValueError("the model has no trainable parameters")
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=tuple(cfg.betas))
-
-
-@dataclass
-class Schedule:
-    """Learning rate as a function of the global optimizer step; its length never depends on max_steps."""
-
-    total: int
-    warmup: int
-    peak: float
-    final: float
-
-    @classmethod
-    def from_config(cls, cfg: EvalConfig, steps_per_epoch: int) -> Schedule:
-        total = cfg.train.total_steps or cfg.train.epochs * steps_per_epoch
-        warmup = min(round(cfg.optim.warmup_epochs * steps_per_epoch), max(total - 1, 0))
-        return cls(total, warmup, cfg.optim.lr, cfg.optim.min_lr)
-
-    def lr(self, step: int) -> float:
-        return warmup_cosine(step, self.total, self.warmup, self.peak, self.final)
-
-
 def _resume_path(run: RunDir, resume: str | None) -> Path | None:
     if not resume:
         return None
@@ -189,8 +147,42 @@ def _batches(parts: TaskParts, cfg: EvalConfig, epoch: int, offset: int,
     loader = DataLoader(parts.train_set, batch_sampler=index_batches,  # type: ignore[arg-type]
                         num_workers=cfg.train.num_workers, collate_fn=parts.collate,
                         pin_memory=device.type == "cuda", generator=generator)
-    for indices, batch in zip(index_batches, loader):
+    for indices, batch in zip(index_batches, loader, strict=True):
         yield len(indices), to_device(batch, device)
+
+
+def _restore(run: RunDir, resume: str | None, model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Load model, optimizer and RNG from the checkpoint `resume` names; returns its step (0: none)."""
+    path = _resume_path(run, resume)
+    if path is None:
+        return 0
+    ckpt = load_checkpoint(path)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    set_rng_state(ckpt["rng"])
+    step = int(ckpt["step"])
+    run.truncate_log(step)
+    log.info("resumed from %s at step %d", path, step)
+    return step
+
+
+def _step(parts: TaskParts, model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, lr: float,
+          cfg: EvalConfig, device: torch.device) -> tuple[dict[str, Tensor], Tensor]:
+    """One optimizer step at learning rate `lr` (x each group's layer-decay scale); (losses, grad norm)."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group["lr_scale"]
+    model.train()
+    with autocast(device, cfg.train.amp):
+        losses = parts.loss(model, batch)  # type: ignore[misc]
+    if not torch.isfinite(losses["loss"]):
+        raise RuntimeError(f"loss is {losses['loss'].item()}; the last good checkpoint is kept "
+                           "(lower optim.lr or raise optim.warmup_epochs)")
+    optimizer.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    clip = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else math.inf
+    grad_norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return losses, grad_norm
 
 
 def fit(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device, resume: str | None = None) -> int:
@@ -204,37 +196,15 @@ def fit(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
         raise ValueError(f"the training set ({len(parts.train_set)} samples) is smaller than one batch")  # type: ignore[arg-type]
     schedule = Schedule.from_config(cfg, steps_per_epoch)
     stop = min(schedule.total, cfg.train.max_steps) if cfg.train.max_steps > 0 else schedule.total
-    step = 0
-    path = _resume_path(run, resume)
-    if path is not None:
-        ckpt = load_checkpoint(path)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        step = int(ckpt["step"])
-        set_rng_state(ckpt["rng"])
-        run.truncate_log(step)
-        log.info("resumed from %s at step %d", path, step)
+    step = _restore(run, resume, model, optimizer)
     epoch, offset = divmod(step, steps_per_epoch)
     bar = tqdm(total=stop, initial=step, desc=cfg.name, disable=None, dynamic_ncols=True)
     tick, seen = time.perf_counter(), 0
     while step < stop:
         for size, batch in _batches(parts, cfg, epoch, offset, device):
             lr = schedule.lr(step)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_scale"]
-            model.train()
-            with autocast(device, cfg.train.amp):
-                losses = parts.loss(model, batch)
-            if not torch.isfinite(losses["loss"]):
-                raise RuntimeError(f"loss is {losses['loss'].item()} at step {step}; last good checkpoint in "
-                                   f"{run.checkpoints} (lower optim.lr or raise optim.warmup_epochs)")
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            clip = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else math.inf
-            grad_norm = nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            step += 1
-            seen += size
+            losses, grad_norm = _step(parts, model, optimizer, batch, lr, cfg, device)
+            step, seen = step + 1, seen + size
             bar.update(1)
             if step % cfg.train.log_every == 0 or step == stop:
                 now = time.perf_counter()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,8 @@ from saip.tasks.dense.task import (
     dense_backbone,
     dense_parts,
     eval_loader,
-    run_dense_task,
 )
-from saip.tasks.engine import open_run, select_device
+from saip.tasks.engine import open_run, run_task, select_device
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def part_loss(model: DenseModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     return {"loss": ce, "loss_ce": ce}
 
 
-def make_evaluate(val_set: LIPDataset, cfg: ParsingConfig):  # noqa: ANN201
+def make_evaluate(val_set: LIPDataset, cfg: ParsingConfig) -> Callable[[DenseModel, RunDir], dict[str, Any]]:
     """The engine's `evaluate`: one confusion matrix over the set at original resolution + a picture."""
     def evaluate(model: DenseModel, run: RunDir) -> dict[str, Any]:
         device = next(model.parameters()).device
@@ -113,5 +113,5 @@ def run(args: argparse.Namespace) -> int:
     val_set = LIPDataset(val_files, size)
     run_dir = open_run(cfg)
     parts = dense_parts(cfg, model, train_set, part_loss, make_evaluate(val_set, cfg))
-    run_dense_task(parts, cfg, run_dir, device=device, resume=args.resume)
+    run_task(parts, cfg, run_dir, device=device, resume=args.resume)
     return 0

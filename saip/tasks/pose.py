@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,8 @@ from saip.tasks.dense.task import (
     dense_backbone,
     dense_parts,
     eval_loader,
-    run_dense_task,
 )
-from saip.tasks.engine import open_run, select_device
+from saip.tasks.engine import open_run, run_task, select_device
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ def instance_score(scores: np.ndarray, box_score: float, threshold: float) -> fl
     return float(confident.mean()) * box_score if confident.size else 0.0
 
 
-def make_evaluate(val_set: TopDownDataset, gt: dict[str, Any], kpset: KeypointSet, cfg: PoseConfig):  # noqa: ANN201
+def make_evaluate(val_set: TopDownDataset, gt: dict[str, Any], kpset: KeypointSet,
+                  cfg: PoseConfig) -> Callable[[DenseModel, RunDir], dict[str, Any]]:
     """The engine's `evaluate`: predictions -> keypoints_results.json -> OKS metrics + a picture."""
     def evaluate(model: DenseModel, run: RunDir) -> dict[str, Any]:
         device = next(model.parameters()).device
@@ -156,5 +157,5 @@ def run(args: argparse.Namespace) -> int:
     val_set = TopDownDataset(val_instances, kpset, size, sigma=cfg.pose.heatmap_sigma)
     run_dir = open_run(cfg)
     parts = dense_parts(cfg, model, train_set, heatmap_loss, make_evaluate(val_set, gt_val, kpset, cfg))
-    run_dense_task(parts, cfg, run_dir, device=device, resume=args.resume)
+    run_task(parts, cfg, run_dir, device=device, resume=args.resume)
     return 0

@@ -143,9 +143,9 @@ def run(args: argparse.Namespace) -> int:
     sets = read_reid(cfg.data, cfg.format)
     log.info("%s: %d train images (%d ids), %d query, %d gallery", cfg.data, len(sets.train),
              sets.train.num_ids, len(sets.query), len(sets.gallery))
-    backbone = load_eval_backbone(cfg.model, finetune=cfg.protocol == "finetune")
-    evaluate = _evaluator(sets, cfg, device)
     finetune = cfg.protocol == "finetune"
+    backbone = load_eval_backbone(cfg.model, finetune=finetune)
+    evaluate = _evaluator(sets, cfg, device)
     parts = _finetune_parts(backbone, sets, cfg, evaluate) if finetune else None
     run_dir = open_run(cfg)
     if parts is None:

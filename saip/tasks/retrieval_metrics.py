@@ -102,4 +102,5 @@ def retrieval_metrics(dist: Tensor | np.ndarray, q_pids: ArrayLike, g_pids: Arra
     if valid_queries < n_q:
         log.info("%d of %d queries have no valid gallery match and are skipped", n_q - valid_queries, n_q)
     means = (sums / valid_queries).tolist()
-    return {"mAP": means[0], **{f"rank{k}": v for k, v in zip(ranks, means[2:])}, "mINP": means[1]}
+    cmc = {f"rank{k}": v for k, v in zip(ranks, means[2:], strict=True)}
+    return {"mAP": means[0], **cmc, "mINP": means[1]}

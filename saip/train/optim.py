@@ -20,4 +20,6 @@ def build_optimizer(model: nn.Module, *, lr: float, weight_decay: float,
     groups = param_groups_weight_decay(model, weight_decay=weight_decay, no_weight_decay_list=skip_names)
     for group in groups:
         group["lr"] = lr
-    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
+    # The fused kernel (CPU and CUDA) updates each tensor in one pass: several times faster than
+    # the per-tensor loop for SAIP's ~70M trainable parameters (benchmarks/optimizer_step.py).
+    return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=True)

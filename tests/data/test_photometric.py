@@ -6,9 +6,14 @@ import pytest
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from saip.data.photometric import ColorJitter, GaussianBlur, gaussian_blur, rotate_hue
+from saip.data.photometric import ColorJitter, GaussianBlur, chroma_map, gaussian_blur
 
 LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+def mid_colours() -> torch.Tensor:
+    """Colours in [0.35, 0.65]: no jitter below pushes them out of [0, 1], so clipping never acts."""
+    return 0.35 + 0.3 * torch.rand(3, 5, 4, generator=torch.Generator().manual_seed(1))
 
 
 @pytest.mark.parametrize("sigma", [0.1, 0.7, 2.0])
@@ -27,17 +32,36 @@ def test_blur_keeps_constant_image_and_small_images_work() -> None:
     assert GaussianBlur((0.1, 2.0))(torch.rand(3, 8, 8)).shape == (3, 8, 8)
 
 
-def test_hue_rotation_identity_inverse_and_luma() -> None:
-    img = 0.3 + 0.4 * torch.rand(
-        3, 5, 4, generator=torch.Generator().manual_seed(1)
-    )  # mid colours: no clipping
-    torch.testing.assert_close(rotate_hue(img, 0.0), img)
-    shifted = rotate_hue(img, 0.08)
-    assert not torch.allclose(shifted, img)
-    torch.testing.assert_close(rotate_hue(shifted, -0.08), img, atol=1e-5, rtol=0)
-    torch.testing.assert_close(torch.einsum("c,chw->hw", LUMA, shifted), torch.einsum("c,chw->hw", LUMA, img))
-    gray = torch.full((3, 2, 2), 0.5)
-    torch.testing.assert_close(rotate_hue(gray, 0.3), gray)  # no chroma, nothing to rotate
+def test_chroma_map_keeps_luma_and_grey_and_inverts() -> None:
+    torch.testing.assert_close(chroma_map(1.0, 0.0), torch.eye(3))
+    m = chroma_map(1.3, 0.08)
+    torch.testing.assert_close(LUMA @ m, LUMA, atol=1e-4, rtol=0)  # luma of the output = luma of the input
+    torch.testing.assert_close(m @ torch.ones(3), torch.ones(3))  # grey stays grey
+    torch.testing.assert_close(chroma_map(1 / 1.3, -0.08) @ m, torch.eye(3), atol=1e-5, rtol=0)
+    assert not torch.allclose(m, torch.eye(3))
+
+
+def test_saturation_matches_torchvision() -> None:
+    img = mid_colours()
+    out = torch.einsum("ij,jhw->ihw", chroma_map(0.7, 0.0), img)
+    torch.testing.assert_close(out, TF.adjust_saturation(img, 0.7), atol=1e-3, rtol=0)
+
+
+def test_jitter_equals_torchvision_ops_in_any_order_without_clipping(monkeypatch: pytest.MonkeyPatch) -> None:
+    img = mid_colours()
+    factors = iter([1.1, 0.8, 1.2, 0.0])  # brightness, contrast, saturation, hue: no value leaves [0, 1]
+    monkeypatch.setattr("saip.data.photometric._uniform", lambda low, high: next(factors))
+    out = ColorJitter(0.4, 0.4, 0.2, 0.1)(img)
+    ops = [
+        lambda x: TF.adjust_brightness(x, 1.1),
+        lambda x: TF.adjust_contrast(x, 0.8),
+        lambda x: TF.adjust_saturation(x, 1.2),
+    ]
+    for order in ([0, 1, 2], [2, 1, 0], [1, 2, 0]):
+        expected = img
+        for i in order:
+            expected = ops[i](expected)
+        torch.testing.assert_close(out, expected, atol=2e-3, rtol=0)
 
 
 def test_jitter_zero_strength_is_identity_and_seeded() -> None:

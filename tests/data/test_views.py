@@ -9,7 +9,7 @@ from conftest import person_image, small_config
 from PIL import Image
 
 from saip.data import IMAGENET_MEAN, IMAGENET_STD
-from saip.data.views import MultiCropViews, normalize
+from saip.data.views import MultiCropViews, to_normalized
 
 
 def test_shapes_follow_config() -> None:
@@ -23,8 +23,8 @@ def test_shapes_follow_config() -> None:
 
 
 def test_normalize_matches_imagenet_stats() -> None:
-    pixels = torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1).expand(3, 2, 2)
-    out = normalize()(pixels.float() / 255)
+    out = to_normalized(Image.new("RGB", (2, 3), (0, 51, 255)))
+    assert out.shape == (3, 3, 2)
     expected = [(v / 255 - m) / s for v, m, s in zip((0, 51, 255), IMAGENET_MEAN, IMAGENET_STD, strict=True)]
     torch.testing.assert_close(out[:, 0, 0], torch.tensor(expected))
 

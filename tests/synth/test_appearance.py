@@ -15,6 +15,7 @@ from saip.synth.appearance import (
 )
 from saip.synth.caption import captions, tokens
 from saip.synth.difficulty import Difficulty
+from saip.synth.sampling import pick
 
 BASE = Appearance(
     female=True, age="adult", height=1.0, build=1.0, skin=(200, 160, 120), hair_style="long", hair_colour="black",
@@ -73,3 +74,14 @@ def test_captions_describe_the_appearance() -> None:
         words = set(tokens(text))
         assert {"woman", "red", "coat", "handbag", "long"} <= words
     assert tokens("A red T-shirt.") == ["a", "red", "t-shirt"]
+
+
+def test_pick_follows_weights_and_rejects_bad_input() -> None:
+    rng = np.random.default_rng(0)
+    assert {pick(rng, "ab", (0.0, 1.0)) for _ in range(50)} == {"b"}
+    draws = [pick(rng, (0, 1, 2), (1.0, 1.0, 2.0)) for _ in range(4000)]
+    assert abs(draws.count(2) / 4000 - 0.5) < 0.05
+    with pytest.raises(ValueError):
+        pick(rng, "ab", (1.0,))
+    with pytest.raises(ValueError):
+        pick(rng, "ab", (0.0, 0.0))

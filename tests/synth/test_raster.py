@@ -20,8 +20,14 @@ def _square(x0: float, y0: float, x1: float, y1: float, **kw) -> Primitive:
 
 def test_rasterize_later_primitives_cover_earlier() -> None:
     ids = rasterize([_square(0, 0, 5, 5), _square(3, 3, 7, 7)], (8, 8))
-    assert ids.dtype == np.int32 and ids.shape == (8, 8)
+    assert ids.dtype == np.uint8 and ids.shape == (8, 8)
     assert ids[1, 1] == 1 and ids[4, 4] == 2 and ids[7, 0] == 0
+
+
+def test_rasterize_many_primitives_switches_to_int32() -> None:
+    prims = [_square(i % 20, 0, i % 20 + 1, 1) for i in range(300)]
+    ids = rasterize(prims, (4, 24))
+    assert ids.dtype == np.int32 and ids.max() == 300
 
 
 def test_tables_look_up_labels_and_people() -> None:

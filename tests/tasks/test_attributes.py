@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +12,14 @@ import scipy.io
 import torch
 
 from saip.cli import main
+from saip.config import load_config
 from saip.tasks.attribute_metrics import attribute_metrics
 from saip.tasks.attributes import AttributeModel, deepmar_weights
+from saip.tasks.config import AttributesConfig
 
-TINY = ["--device", "cpu", "--batch-size", "8", "model.img_size=[64,32]", "train.num_workers=0",
-        "train.eval_batch_size=32"]
+TINY = ["--device", "cpu", "--batch-size", "8", "model.img_size=[64,32]", "model.drop_path=0",
+        "train.num_workers=0", "train.eval_batch_size=32"]
+CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "eval"
 KEYS = {"mA", "accuracy", "precision", "recall", "F1"}
 
 
@@ -47,6 +51,13 @@ def test_end_to_end(pa100k_root, tmp_path, protocol: str) -> None:
     assert ((pred["scores"] >= 0) & (pred["scores"] <= 1)).all()
     assert attribute_metrics(pred["scores"], pred["labels"]) == pytest.approx(metrics)
     assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["step"] == 3
+    assert (out / "pictures" / "attributes.png").is_file()
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("attributes_*.yaml")), ids=lambda p: p.stem)
+def test_configs_load(path) -> None:
+    cfg = load_config(AttributesConfig, path)
+    assert cfg.format in ("pa100k", "peta") and cfg.protocol in ("linear", "finetune")
 
 
 def test_bad_weights_before_training(pa100k_root, tmp_path, caplog) -> None:

@@ -9,13 +9,16 @@ import numpy as np
 import pytest
 import timm
 import torch
+from timm.layers import DropPath
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from saip.config import load_config
+from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import EvalConfig
 from saip.tasks.data.samplers import pk_batches, shuffled_batches
-from saip.tasks.engine import Schedule, TaskParts, build_optimizer, open_run, run_task, select_device
+from saip.tasks.engine import TaskParts, open_run, run_task, select_device
+from saip.tasks.optim import Schedule, build_optimizer
 
 
 def _cfg(tmp_path, *overrides: str) -> EvalConfig:
@@ -80,7 +83,7 @@ def test_resume_is_exact(tmp_path) -> None:
     cfg_b.train.max_steps = 0
     resumed = _toy_parts(cfg_b)
     metrics = run_task(resumed, cfg_b, open_run(cfg_b), device=torch.device("cpu"), resume="auto")
-    for a, b in zip(whole.model.parameters(), resumed.model.parameters()):
+    for a, b in zip(whole.model.parameters(), resumed.model.parameters(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     log_a = [json.loads(ln) for ln in (tmp_path / "a" / "run" / "log.jsonl").read_text().splitlines()]
     log_b = [json.loads(ln) for ln in (tmp_path / "b" / "run" / "log.jsonl").read_text().splitlines()]
@@ -145,3 +148,12 @@ def test_pk_batches() -> None:
         assert len(batch) == 8 and len(set(ids)) == 2 and all(ids.count(p) == 4 for p in set(ids))
     with pytest.raises(ValueError, match="identities"):
         pk_batches([0, 0, 0], p=2, k=2, seed=0, epoch=0)
+
+
+def test_eval_backbone_drop_path_keeps_weights() -> None:
+    model = load_config(EvalConfig, None, ["model.img_size=[32,16]", "model.drop_path=0.2"]).model
+    frozen = load_eval_backbone(model, finetune=False)
+    tuned = load_eval_backbone(model, finetune=True)
+    assert isinstance(tuned.model.blocks[-1].drop_path1, DropPath)
+    assert not isinstance(frozen.model.blocks[-1].drop_path1, DropPath)
+    assert tuned.model.pos_embed.shape == frozen.model.pos_embed.shape  # the (2, 1) grid + class token

@@ -6,8 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from saip.cli import main
 from saip.config import load_config
@@ -80,3 +82,15 @@ def test_listed_image_missing(lip_root: Path, tmp_path: Path) -> None:
 def test_configs_fit_the_schema(config: Path) -> None:
     cfg = load_config(ParsingConfig, config, ["data=x"])
     assert cfg.format == "lip" and all(side % 16 == 0 for side in cfg.model.img_size)
+
+
+def test_labels_outside_the_classes_are_refused(lip_root: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "lip"
+    shutil.copytree(lip_root, broken)
+    files = lip_files(broken, "val")
+    with Image.open(files[0][1]) as lab:
+        label = np.asarray(lab).copy()
+    label[: label.shape[0] // 2] = 42
+    Image.fromarray(label).save(files[0][1])
+    with pytest.raises(ValueError, match="outside 0..19"):
+        LIPDataset(files, (64, 48))[0]

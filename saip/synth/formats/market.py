@@ -46,7 +46,8 @@ class Shot:
         return f"{pid}_c{self.camera}s{seq}_{self.frame:06d}_{self.index:02d}.jpg"
 
 
-def _render(shot: tuple[Shot, Path]) -> tuple[str, list]:
+def _render(shot: tuple[Shot, Path]) -> tuple[str, list[list[float]]]:
+    """Render and save one crop; returns its file name and 17 keypoints (none for junk)."""
     job, out = shot
     rng = np.random.default_rng([job.seed, 32, job.identity, job.camera, job.frame, job.index])
     app = sample_identity(job.seed, job.identity, job.difficulty)

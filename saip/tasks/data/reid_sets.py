@@ -38,7 +38,8 @@ class ReidList:
         """Identities mapped to 0..N-1 (classifier targets), junk (-1) dropped."""
         keep = self.pids != -1
         _, labels = np.unique(self.pids[keep], return_inverse=True)
-        return ReidList([p for p, k in zip(self.paths, keep) if k], labels.astype(np.int64), self.camids[keep])
+        paths = [p for p, k in zip(self.paths, keep, strict=True) if k]
+        return ReidList(paths, labels.astype(np.int64), self.camids[keep])
 
     @property
     def num_ids(self) -> int:

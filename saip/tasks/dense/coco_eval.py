@@ -43,9 +43,10 @@ def save_results(results: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _part_view(gt: dict[str, Any], results: list[dict[str, Any]], parts: tuple[Part, ...],
-               num: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Ground truth and results whose `keypoints` hold only `parts`' points, concatenated."""
+def _part_view(gt: dict[str, Any], results: list[dict[str, Any]], parts: tuple[Part, ...], num: int,
+               skip_unscored: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Ground truth and results whose `keypoints` hold only `parts`' points, concatenated; with
+    `skip_unscored`, results whose part scores are all 0 are dropped (xtcocotools' whole-body rule)."""
     def points(entry: dict[str, Any]) -> list[float]:
         return [v for p in parts for v in entry.get(p.key) or [0.0] * (3 * (p.stop - p.start))]
 
@@ -60,7 +61,7 @@ def _part_view(gt: dict[str, Any], results: list[dict[str, Any]], parts: tuple[P
     dets = []
     for res in results:
         kpts = points(res)
-        if np.count_nonzero(np.asarray(kpts[2::3])):
+        if not skip_unscored or np.count_nonzero(np.asarray(kpts[2::3])):
             dets.append({"image_id": res["image_id"], "category_id": res["category_id"],
                          "keypoints": kpts, "score": res["score"]})
     return view, dets
@@ -77,7 +78,6 @@ def _coco_eval(gt: dict[str, Any], results: list[dict[str, Any]], sigmas: np.nda
         coco_gt.createIndex()
         coco_eval = COCOeval(coco_gt, coco_gt.loadRes(results), "keypoints")
         coco_eval.params.kpt_oks_sigmas = sigmas
-        coco_eval.params.imgIds = sorted({r["image_id"] for r in results} | {a["image_id"] for a in gt["annotations"]})
         coco_eval.evaluate()
         coco_eval.accumulate()
         coco_eval.summarize()
@@ -93,13 +93,14 @@ def evaluate_keypoints(gt: dict[str, Any], results: list[dict[str, Any]], kpset:
     `AP_hand` and `AP_wholebody`.
     """
     sigmas = np.asarray(kpset.sigmas)
-    view, dets = _part_view(gt, results, kpset.parts, kpset.num)
+    wholebody = len(kpset.parts) > 1
+    view, dets = _part_view(gt, results, kpset.parts, kpset.num, skip_unscored=wholebody)
     metrics: dict[str, Any] = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas), strict=True))
-    if len(kpset.parts) == 1:
+    if not wholebody:
         return metrics
     metrics["AP_wholebody"], metrics["AR_wholebody"] = metrics["AP"], metrics["AR"]
     for part in kpset.parts:
-        view, dets = _part_view(gt, results, (part,), part.stop - part.start)
+        view, dets = _part_view(gt, results, (part,), part.stop - part.start, skip_unscored=True)
         stats = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas[part.start:part.stop]), strict=True))
         metrics[f"AP_{part.name}"], metrics[f"AR_{part.name}"] = stats["AP"], stats["AR"]
     hands = [metrics[f"AP_{side}hand"] for side in ("left", "right") if metrics[f"AP_{side}hand"] is not None]

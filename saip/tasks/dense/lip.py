@@ -84,10 +84,14 @@ class LIPDataset(Dataset):
             image = img.convert("RGB")
         with Image.open(label_path) as lab:
             label = lab.convert("L") if lab.mode not in ("L", "P") else lab.copy()
+        if label.size != image.size:
+            raise ValueError(f"{label_path} is {label.size} (W, H) but its image is {image.size}")
         matrix, flip = self.geometry((image.height, image.width))
         crop = warp_image(image, matrix, self.input_size)
         target = torch.from_numpy(np.asarray(warp_image(label, matrix, self.input_size, nearest=True, fill=IGNORE),
                                              dtype=np.int64).copy())
+        if ((target >= self.num_classes) & (target != IGNORE)).any():
+            raise ValueError(f"{label_path} has labels outside 0..{self.num_classes - 1} and {IGNORE}")
         if flip:  # a left arm now looks like a right arm; `swap` maps slot num_classes to IGNORE
             target = self.swap[torch.where(target == IGNORE, self.num_classes, target)]
         tensor = TF.normalize(TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD)

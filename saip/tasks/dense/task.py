@@ -10,18 +10,17 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from saip.cli import add_run_arguments
-from saip.export.weights import load_backbone
-from saip.models.backbone import Backbone, create_backbone
+from saip.models.backbone import Backbone
+from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import EvalConfig, add_eval_arguments
 from saip.tasks.data.samplers import shuffled_batches
 from saip.tasks.dense.heads import DenseModel, final_stride
-from saip.tasks.engine import METRICS_FILE, TaskParts, run_task
-from saip.train.rundir import RunDir, write_json_atomic
+from saip.tasks.engine import TaskParts
+from saip.train.rundir import RunDir
 
 PROTOCOLS = ["finetune", "frozen"]
 
@@ -35,13 +34,7 @@ def dense_backbone(cfg: EvalConfig) -> Backbone:
     """The configured weights, checked to fit the protocol and input size before anything runs."""
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {cfg.protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    backbone = load_backbone(cfg.model.weights, backbone=cfg.model.backbone, img_size=tuple(cfg.model.img_size),
-                             which=cfg.model.which)
-    if cfg.protocol == "finetune" and cfg.model.drop_path > 0:
-        # `load_backbone` builds without stochastic depth: rebuild with it, same weights.
-        loaded, backbone = backbone, create_backbone(backbone.name, backbone.img_size, backbone.mid_block,
-                                                     cfg.model.drop_path)
-        backbone.load_state_dict(loaded.state_dict())
+    backbone = load_eval_backbone(cfg.model, finetune=cfg.protocol == "finetune")
     stride = final_stride(backbone)
     h, w = cfg.model.img_size
     if h % stride or w % stride:
@@ -59,28 +52,6 @@ def dense_parts(cfg: EvalConfig, model: DenseModel, train_set: Dataset,
                                                      seed=cfg.train.seed, epoch=epoch),
         backbone=None if model.frozen else model.backbone.model,
     )
-
-
-def run_dense_task(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
-                   resume: str | None) -> dict[str, Any]:
-    """`engine.run_task`, letting `evaluate` also return lists of fractions and None (undefined).
-
-    The engine's `metrics.json` holds floats only; the rest (`per_class_iou`, APm of a set with no
-    medium-size person) is merged into it with a second atomic write, after the engine's.
-    """
-    evaluate, extras = parts.evaluate, {}
-
-    def scalar_evaluate(model: nn.Module, run_dir: RunDir) -> dict[str, float]:
-        metrics = evaluate(model, run_dir)
-        extras.update({k: v for k, v in metrics.items() if not isinstance(v, float)})
-        return {k: v for k, v in metrics.items() if isinstance(v, float)}
-
-    parts.evaluate = scalar_evaluate
-    metrics: dict[str, Any] = run_task(parts, cfg, run, device=device, resume=resume)
-    if extras:
-        metrics = {**metrics, **extras}
-        write_json_atomic(run.path / METRICS_FILE, metrics)
-    return metrics
 
 
 def eval_loader(dataset: Dataset, cfg: EvalConfig) -> DataLoader:
