@@ -103,7 +103,9 @@ def build_pretrain_loader(
         raise DataError(f"{total} images give no full batch of {batch_size} on each of {world_size} rank(s)")
     if not 0 <= start_batch <= num_batches:
         raise ValueError(f"start_batch {start_batch} is outside the epoch's {num_batches} batches")
-    options = dict(num_workers=workers, pin_memory=_uses_cuda(cfg))
+    # DataLoader draws its workers' base seed from this generator, not from the caller's global one.
+    generator = torch.Generator().manual_seed(seed)
+    options = dict(num_workers=workers, pin_memory=_uses_cuda(cfg), generator=generator)
     if isinstance(people, ShardSource):
         stream = ShardStream(
             people,

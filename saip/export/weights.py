@@ -8,8 +8,10 @@ works with no saip installed. `load_backbone` reads that, our checkpoints, or a 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,35 +89,38 @@ def _at_size(backbone: Backbone, img_size: tuple[int, int] | None) -> Backbone:
 
 
 def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[int, int] | None = None,
-                  which: str = "teacher") -> Backbone:
+                  which: str = "teacher", drop_path: float = 0.0) -> Backbone:
     """Build a backbone from `weights`: `none` (random init of `backbone`), an exported
     `.safetensors` (its `.json` beside it), a saip checkpoint `.pt` or run directory, or a timm
     model name (weights only from the local cache; nothing is downloaded).
 
     `img_size` (H, W) is the anchor size to use; None keeps the size the weights were trained at
-    (256x128 for `none` and timm names). ViT position embeddings are resampled in 2-D."""
+    (256x128 for `none` and timm names). ViT position embeddings are resampled in 2-D.
+    `drop_path` is the stochastic depth for fine-tuning (it changes no weights)."""
+    make = functools.partial(create_backbone, drop_path=drop_path)
     if weights == "none":
-        return create_backbone(backbone, img_size or (256, 128))
+        return make(backbone, img_size or (256, 128))
     path = Path(weights)
     if path.is_dir():
         for candidate in (path / "checkpoints" / "last.pt", path / "backbone.safetensors"):
             if candidate.is_file():
-                return load_backbone(str(candidate), backbone=backbone, img_size=img_size, which=which)
+                return load_backbone(str(candidate), backbone=backbone, img_size=img_size, which=which,
+                                     drop_path=drop_path)
         raise WeightsError(f"no checkpoints/last.pt or backbone.safetensors in {path}")
     if path.suffix == ".safetensors":
-        return _load_safetensors(path, img_size)
+        return _load_safetensors(path, img_size, make)
     if path.suffix in (".pt", ".pth"):
         ckpt = load_checkpoint(path)
-        model = create_backbone(ckpt.get("backbone", backbone), tuple(ckpt.get("img_size", img_size or (256, 128))))
+        model = make(ckpt.get("backbone", backbone), tuple(ckpt.get("img_size", img_size or (256, 128))))
         _load_into(model, backbone_state_from_checkpoint(ckpt, which), str(path))
         return _at_size(model, img_size)
     if path.suffix or os.sep in weights:
         raise WeightsError(f"weights not found or not understood: {weights} "
                            "(expected none, a .safetensors, a .pt checkpoint, a run directory or a timm name)")
-    return _load_timm(weights, img_size)
+    return _load_timm(weights, img_size, make)
 
 
-def _load_safetensors(path: Path, img_size: tuple[int, int] | None) -> Backbone:
+def _load_safetensors(path: Path, img_size: tuple[int, int] | None, make: Callable[..., Backbone]) -> Backbone:
     if not path.is_file():
         raise WeightsError(f"weights not found: {path}")
     meta_path = path.with_suffix(".json")
@@ -123,18 +128,18 @@ def _load_safetensors(path: Path, img_size: tuple[int, int] | None) -> Backbone:
         raise WeightsError(f"{path} has no {meta_path.name} beside it saying which timm model it is")
     meta = json.loads(meta_path.read_text())
     name = meta.get("saip_backbone") or _name_for_timm(meta["timm_model"])
-    model = create_backbone(name, tuple(meta.get("input_size", img_size or (256, 128))))
+    model = make(name, tuple(meta.get("input_size", img_size or (256, 128))))
     _load_into(model, load_file(str(path)), str(path))
     return _at_size(model, img_size)
 
 
-def _load_timm(timm_name: str, img_size: tuple[int, int] | None) -> Backbone:
+def _load_timm(timm_name: str, img_size: tuple[int, int] | None, make: Callable[..., Backbone]) -> Backbone:
     """A timm name (optionally `name.tag`): weights from the local Hugging Face cache only."""
     import timm
     from huggingface_hub import try_to_load_from_cache
 
     arch = timm_name.split(".")[0]
-    model = create_backbone(_name_for_timm(arch), img_size or (256, 128))
+    model = make(_name_for_timm(arch), img_size or (256, 128))
     hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id if timm.is_model_pretrained(arch) else None
     cached = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
     if not isinstance(cached, str):

@@ -166,3 +166,12 @@ def test_unreadable_shard_sample_is_dropped_and_counted(tmp_path: Path) -> None:
     batches = _batches(cfg)
     assert [len(b["index"]) for b in batches] == [2, 1] or [len(b["index"]) for b in batches] == [1, 2]
     assert sum(int(b["num_skipped"]) for b in batches) == 1
+
+
+def test_loading_leaves_the_callers_torch_rng_alone(image_folder: Path) -> None:
+    loader = build_pretrain_loader(small_config(f"data.sources=[{image_folder}]"))
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    next(iter(loader))
+    torch.testing.assert_close(torch.rand(3), expected)

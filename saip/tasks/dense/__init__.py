@@ -1,0 +1,1 @@
+"""Dense-prediction evaluation parts shared by `saip eval pose` and `saip eval parsing`."""
