@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -29,7 +29,7 @@ class ModelConfig:
     img_size: tuple[int, int] = (256, 128)
     # Index (from 0) of the intermediate tap feeding CSR and CSS; None: the backbone's default
     # (ViT: block 7 of 12; TinyViT: stage 3, the stride-16 grid).
-    mid_block: Optional[int] = None
+    mid_block: int | None = None
     drop_path: float = 0.0
 
 

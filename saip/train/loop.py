@@ -35,7 +35,7 @@ from saip.train.pictures import save_step_pictures
 from saip.train.report import write_report
 from saip.train.rundir import RunDir
 from saip.train.schedules import ema_momentum, warmup_cosine
-from saip.train.step import LOSS_KEYS, StepContext, StepResult, load_step_state, step_state, train_step
+from saip.train.step import StepContext, StepResult, load_step_state, step_state, train_step
 
 log = logging.getLogger("saip.pretrain")
 

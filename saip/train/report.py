@@ -23,7 +23,7 @@ def plot_curves(records: list[dict], path: Path) -> Path:
         for key in keys:
             points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
             if points:
-                steps, values = zip(*points)
+                steps, values = zip(*points, strict=True)
                 ax.plot(steps, values, marker="." if len(points) < 30 else None, label=key)
         ax.set_xlabel("optimizer step")
         ax.set_title(title)

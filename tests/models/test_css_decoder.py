@@ -79,5 +79,5 @@ def test_search_shares_the_scene_side_and_matches_separate_calls() -> None:
     scene = torch.randn(2, 16, 16)
     queries = [torch.randn(2, 9, 16), torch.randn(2, 5, 16)]
     together = decoder.search(queries, scene, (4, 4))
-    for query, logits in zip(queries, together):
+    for query, logits in zip(queries, together, strict=True):
         torch.testing.assert_close(logits, decoder(query, scene, (4, 4)))

@@ -63,7 +63,7 @@ def test_resume_matches_uninterrupted_run(tmp_path: Path, tiny_overrides: list[s
     assert pretrain(resumed, tiny_overrides, "--max-steps", "6", "--resume", "auto") == 0
     a, b = read_log(straight), read_log(resumed)
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]  # steps 4-6 appended to the same log
-    for ra, rb in zip(a, b):
+    for ra, rb in zip(a, b, strict=True):
         for key in LOSSES + ("loss", "lr", "momentum"):
             assert ra[key] == pytest.approx(rb[key], abs=1e-5, rel=1e-5), (ra["step"], key)
     # Across an epoch boundary (6 steps per epoch here) the data position is restored too.
@@ -93,7 +93,7 @@ def _odd_images(folder: Path) -> int:
     rgb = np.asarray(render_person(99, (64, 32)))
     Image.fromarray(rgb).convert("CMYK").save(folder / "cmyk.jpg")
     Image.fromarray(rgb).convert("L").save(folder / "gray.png")
-    Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)).save(folder / "sixteen.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(folder / "sixteen.png")
     (folder / "zero.jpg").write_bytes(b"")
     (folder / "text.jpg").write_text("not an image")
     (folder / "truncated.jpg").write_bytes((folder / "good_0.png").read_bytes()[:60])

@@ -20,7 +20,7 @@ def test_cosine_end_points_and_midpoint() -> None:
 def test_warmup_then_cosine() -> None:
     lrs = [warmup_cosine(s, 20, 5, 1.0) for s in range(20)]
     assert lrs[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
-    assert lrs[5] == pytest.approx(1.0) and all(a >= b for a, b in zip(lrs[5:], lrs[6:]))
+    assert lrs[5] == pytest.approx(1.0) and all(a >= b for a, b in zip(lrs[5:], lrs[6:], strict=False))
     assert warmup_cosine(20, 20, 5, 1.0) == pytest.approx(0.0)
 
 

@@ -7,7 +7,7 @@ import torch
 
 from saip.config import PretrainConfig, load_config
 from saip.data.pipeline import build_pretrain_loader
-from saip.train.loop import build_context, Dist
+from saip.train.loop import Dist, build_context
 from saip.train.step import rescale, round_to_patch, step_generator, train_step
 
 
