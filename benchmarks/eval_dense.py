@@ -64,8 +64,9 @@ def timed(step: Callable[[], None], device: torch.device, seconds: float) -> flo
     return (time.perf_counter() - start) / calls
 
 
-def measure(task: str, backbone: str, size: tuple[int, int], batch: int, device: torch.device,
-            seconds: float) -> dict[str, Any]:
+def measure(
+    task: str, backbone: str, size: tuple[int, int], batch: int, device: torch.device, seconds: float
+) -> dict[str, Any]:
     model, loss, flip_index = build(task, backbone, size)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -85,9 +86,16 @@ def measure(task: str, backbone: str, size: tuple[int, int], batch: int, device:
             flip_test(model, data["image"], flip_index)
 
     train_s, infer_s = timed(train_step, device, seconds), timed(infer_step, device, seconds)
-    return {"task": task, "backbone": backbone, "input": list(size), "device": str(device), "batch": batch,
-            "threads": torch.get_num_threads() if device.type == "cpu" else None,
-            "train_images_per_s": round(batch / train_s, 2), "infer_images_per_s": round(batch / infer_s, 2)}
+    return {
+        "task": task,
+        "backbone": backbone,
+        "input": list(size),
+        "device": str(device),
+        "batch": batch,
+        "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        "train_images_per_s": round(batch / train_s, 2),
+        "infer_images_per_s": round(batch / infer_s, 2),
+    }
 
 
 def main() -> None:
@@ -108,7 +116,9 @@ def main() -> None:
         device = torch.device(name)
         for task, size, cuda_batch in (("pose", args.pose_size, 64), ("parsing", args.parsing_size, 16)):
             batch = args.batch_size or (cuda_batch if device.type == "cuda" else 8)
-            print(json.dumps(measure(task, args.backbone, tuple(size), batch, device, args.seconds)), flush=True)
+            print(
+                json.dumps(measure(task, args.backbone, tuple(size), batch, device, args.seconds)), flush=True
+            )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ from saip.tasks.retrieval_metrics import cosine_distance, retrieval_metrics
 MARKET = {"queries": 3368, "gallery": 15913, "ids": 750, "cameras": 6}
 
 
-def per_query_loop(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_cams: np.ndarray,
-                   g_cams: np.ndarray) -> dict[str, float]:
+def per_query_loop(
+    dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_cams: np.ndarray, g_cams: np.ndarray
+) -> dict[str, float]:
     """The protocol as most ReID code writes it: one argsort and one Python pass per query."""
     aps, inps, cmc = [], [], []
     for i in range(len(q_pids)):
@@ -39,8 +40,13 @@ def per_query_loop(dist: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray, q_c
         inps.append(float(hits[-1] / (ranks[-1] + 1)))
         cmc.append([float(ranks[0] < k) for k in (1, 5, 10)])
     cmc_mean = np.mean(cmc, 0)
-    return {"mAP": float(np.mean(aps)), "rank1": cmc_mean[0], "rank5": cmc_mean[1], "rank10": cmc_mean[2],
-            "mINP": float(np.mean(inps))}
+    return {
+        "mAP": float(np.mean(aps)),
+        "rank1": cmc_mean[0],
+        "rank5": cmc_mean[1],
+        "rank10": cmc_mean[2],
+        "mINP": float(np.mean(inps)),
+    }
 
 
 def market_sized_problem(dim: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
@@ -63,7 +69,9 @@ def timed(fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201 (any cal
 
 
 @torch.no_grad()
-def extraction_rate(backbone_name: str, device: torch.device, batch_size: int, batches: int, flip: bool) -> float:
+def extraction_rate(
+    backbone_name: str, device: torch.device, batch_size: int, batches: int, flip: bool
+) -> float:
     model = create_backbone(backbone_name, (256, 128)).to(device).eval()
     x = torch.randn(batch_size, 3, 256, 128, device=device)
 
@@ -88,13 +96,21 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=5)
     args = parser.parse_args()
     device = select_device(args.device)
-    hardware = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    hardware = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    )
     rows = []
     for flip in (False, True):
         rate = extraction_rate(args.backbone, device, args.batch_size, args.batches, flip)
-        rows.append((f"feature extraction {args.backbone} 256x128, batch {args.batch_size}"
-                     f"{', flip' if flip else ''}", f"{rate:.1f} images/s"))
+        rows.append(
+            (
+                f"feature extraction {args.backbone} 256x128, batch {args.batch_size}"
+                f"{', flip' if flip else ''}",
+                f"{rate:.1f} images/s",
+            )
+        )
     q, g, q_pids, g_pids, q_cams, g_cams = market_sized_problem(dim=192)
     dist, t_dist = timed(cosine_distance, q, g)
     ours, t_ours = timed(retrieval_metrics, dist, q_pids, g_pids, q_cams, g_cams)

@@ -1,6 +1,6 @@
 """AdamW step time over the SAIP student's trainable parameters: fused kernel vs the default loops.
 
-    python benchmarks/optimizer_step.py [--device cpu|cuda] [--config configs/vit_tiny_lup1m.yaml]
+python benchmarks/optimizer_step.py [--device cpu|cuda] [--config configs/vit_tiny_lup1m.yaml]
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ def main() -> None:
     loop = time_step(params, device, args.repeats, foreach=False)
     foreach = time_step(params, device, args.repeats, foreach=True)
     fused = time_step(params, device, args.repeats, fused=True)
-    print(f"AdamW over {count:.1f}M parameters on {device}: per-tensor loop {loop * 1e3:.0f} ms, "
-          f"foreach {foreach * 1e3:.0f} ms, fused {fused * 1e3:.0f} ms "
-          f"(fused is {loop / fused:.1f}x the loop, {foreach / fused:.1f}x foreach)")
+    print(
+        f"AdamW over {count:.1f}M parameters on {device}: per-tensor loop {loop * 1e3:.0f} ms, "
+        f"foreach {foreach * 1e3:.0f} ms, fused {fused * 1e3:.0f} ms "
+        f"(fused is {loop / fused:.1f}x the loop, {foreach / fused:.1f}x foreach)"
+    )
 
 
 if __name__ == "__main__":

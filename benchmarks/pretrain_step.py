@@ -37,11 +37,14 @@ def synthetic_batch(cfg: PretrainConfig, batch: int) -> dict[str, torch.Tensor]:
     g, loc, s = cfg.views.global_size, cfg.views.local_size, cfg.scene.size
     cells = (s[0] // 16, s[1] // 16)
     return {
-        "global": torch.randn(batch, 2, 3, *g), "local": torch.randn(batch, cfg.views.num_local, 3, *loc),
-        "half": torch.randn(batch, 3, g[0] // 2, g[1] // 2), "scene": torch.randn(batch, 3, *s),
+        "global": torch.randn(batch, 2, 3, *g),
+        "local": torch.randn(batch, cfg.views.num_local, 3, *loc),
+        "half": torch.randn(batch, 3, g[0] // 2, g[1] // 2),
+        "scene": torch.randn(batch, 3, *s),
         "inst_target": (torch.rand(batch, *cells) > 0.8).float(),
         "roi_target": (torch.rand(batch, *cells) > 0.8).float(),
-        "index": torch.arange(batch), "num_skipped": torch.tensor(0),
+        "index": torch.arange(batch),
+        "num_skipped": torch.tensor(0),
     }
 
 
@@ -62,7 +65,9 @@ def build(cfg: PretrainConfig, device: torch.device, baseline: bool) -> StepCont
         if css is not None:  # one full decoder pass per search, scene side included
             shared = type(css).search
             css.search = lambda queries, scene, grid: [shared(css, [q], scene, grid)[0] for q in queries]
-        ctx.optimizer = torch.optim.AdamW(ctx.optimizer.param_groups, betas=tuple(cfg.optim.betas), foreach=False)
+        ctx.optimizer = torch.optim.AdamW(
+            ctx.optimizer.param_groups, betas=tuple(cfg.optim.betas), foreach=False
+        )
     return ctx
 
 
@@ -93,9 +98,16 @@ def compare(cfg: PretrainConfig, device: torch.device, batch: int, rounds: int) 
             seconds, peak = timed_step(ctx, data, step)
             times[name].append(seconds)
             peaks[name] = max(peaks[name], peak)
-    return {name: {"batch": batch, "img_per_s": batch / min(t), "best_s_per_step": min(t),
-                   "median_s_per_step": sorted(t)[len(t) // 2], "peak_mem_gib": peaks[name]}
-            for name, t in times.items()}
+    return {
+        name: {
+            "batch": batch,
+            "img_per_s": batch / min(t),
+            "best_s_per_step": min(t),
+            "median_s_per_step": sorted(t)[len(t) // 2],
+            "peak_mem_gib": peaks[name],
+        }
+        for name, t in times.items()
+    }
 
 
 def main() -> None:
@@ -103,25 +115,34 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
     parser.add_argument("--rounds", type=int, default=3, help="timed steps per variant, interleaved")
-    parser.add_argument("--config", default=str(Path(__file__).parents[1] / "configs" / "vit_tiny_lup1m.yaml"))
+    parser.add_argument(
+        "--config", default=str(Path(__file__).parents[1] / "configs" / "vit_tiny_lup1m.yaml")
+    )
     parser.add_argument("--pipeline-seconds", type=float, default=20.0, help="0 skips the data pipeline")
     parser.add_argument("--out", help="also write the results as JSON here")
     parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_args()
     device = torch.device(args.device)
     cfg = load_config(PretrainConfig, args.config, args.overrides + [f"train.device={device.type}"])
-    machine = (torch.cuda.get_device_name(device) if device.type == "cuda"
-               else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
-    print(f"# SAIP pretraining step, {cfg.model.backbone} at {tuple(cfg.model.img_size)}, K={cfg.csm.out_dim}, "
-          f"{device.type} ({machine}), torch {torch.__version__}")
+    machine = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"# SAIP pretraining step, {cfg.model.backbone} at {tuple(cfg.model.img_size)}, K={cfg.csm.out_dim}, "
+        f"{device.type} ({machine}), torch {torch.__version__}"
+    )
     rows = []
     for batch in args.batch_sizes:
         result = compare(cfg, device, batch, args.rounds)
         ours, base = result["saip"], result["baseline"]
         ratio = ours["img_per_s"] / base["img_per_s"]
         rows.append({**result, "speedup": ratio})
-        print(f"batch {batch:4d}: saip {ours['img_per_s']:8.2f} img/s ({ours['peak_mem_gib']:.2f} GiB peak) | "
-              f"baseline (research-code style) {base['img_per_s']:8.2f} img/s | ratio {ratio:.2f}x")
+        print(
+            f"batch {batch:4d}: saip {ours['img_per_s']:8.2f} img/s ({ours['peak_mem_gib']:.2f} GiB peak) | "
+            f"baseline (research-code style) {base['img_per_s']:8.2f} img/s | ratio {ratio:.2f}x"
+        )
     report = {"device": machine, "torch": torch.__version__, "steps": rows}
     if args.pipeline_seconds > 0:
         from data_pipeline import measure_pipeline

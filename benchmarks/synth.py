@@ -99,23 +99,31 @@ def reid_probe(difficulty: Difficulty, identities: int = 60, seed: int = 0) -> t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--crops", type=int, default=500)
     parser.add_argument("--scenes", type=int, default=30)
     parser.add_argument("--reid", action="store_true", help="also run the colour-histogram ReID probe")
     args = parser.parse_args()
     best, median, wall = bench_crops(args.crops)
-    print(f"person crops 256x128: {best:.0f}/s per core (best of 5 rounds, CPU time), median {median:.0f}/s, "
-          f"{wall:.0f}/s wall, n={args.crops}")
+    print(
+        f"person crops 256x128: {best:.0f}/s per core (best of 5 rounds, CPU time), median {median:.0f}/s, "
+        f"{wall:.0f}/s wall, n={args.crops}"
+    )
     (best, median, wall), side = bench_scenes(args.scenes)
-    print(f"scenes (long side 512-1024, mean side {side:.0f} px, 1-8 people): {best:.1f}/s per core (best round), "
-          f"median {median:.1f}/s, {wall:.1f}/s wall, n={args.scenes}")
+    print(
+        f"scenes (long side 512-1024, mean side {side:.0f} px, 1-8 people): {best:.1f}/s per core (best round), "
+        f"median {median:.1f}/s, {wall:.1f}/s wall, n={args.scenes}"
+    )
     if args.reid:
         easy = Difficulty(shared_garments=0.0, near_duplicates=0.0, occlusion=0.0, clutter=0.0)
         hard = Difficulty(shared_garments=0.8, near_duplicates=1.0, occlusion=0.6, clutter=1.0)
         for name, difficulty in (("all knobs 0", easy), ("default", Difficulty()), ("hard", hard)):
             m, r1 = reid_probe(difficulty)
-            print(f"masked colour-histogram ReID ({name}, 60 ids, 4 cameras): mAP {m:.1f} %, rank-1 {r1:.1f} %")
+            print(
+                f"masked colour-histogram ReID ({name}, 60 ids, 4 cameras): mAP {m:.1f} %, rank-1 {r1:.1f} %"
+            )
 
 
 if __name__ == "__main__":

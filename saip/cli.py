@@ -67,8 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.overrides, unknown = split_overrides(rest)
     if unknown:
         parser.error(f"unrecognised arguments: {' '.join(unknown)}")
-    logging.basicConfig(level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if getattr(args, "verbose", False) else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
     except (ConfigError, FileNotFoundError, ValueError) as err:

@@ -15,9 +15,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="run directory, checkpoint .pt, or exported .safetensors")
     parser.add_argument("--out", help="output folder (default: the run directory / the file's folder)")
     parser.add_argument("--student", action="store_true", help="export the student instead of the teacher")
-    parser.add_argument("--img-size", type=int, nargs=2, metavar=("H", "W"),
-                        help="anchor input size of the exported model (default: the training size)")
-    parser.add_argument("--onnx", action="store_true", help="also write backbone.onnx and check it against torch")
+    parser.add_argument(
+        "--img-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        help="anchor input size of the exported model (default: the training size)",
+    )
+    parser.add_argument(
+        "--onnx", action="store_true", help="also write backbone.onnx and check it against torch"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
 
 
@@ -25,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     source = Path(args.source)
     which = "student" if args.student else "teacher"
     out = Path(args.out) if args.out else (source if source.is_dir() else source.parent)
-    backbone = load_backbone(str(source), which=which, img_size=tuple(args.img_size) if args.img_size else None)
+    backbone = load_backbone(
+        str(source), which=which, img_size=tuple(args.img_size) if args.img_size else None
+    )
     stem = "backbone" if which == "teacher" else "backbone_student"
     path = export_backbone(backbone, out, source=which, stem=stem)
     print(f"wrote {path} and {path.with_suffix('.json')}")

@@ -15,8 +15,9 @@ class ParityError(RuntimeError):
     """The ONNX model's outputs differ from torch's beyond the tolerance."""
 
 
-def export_onnx(backbone: Backbone, path: str | Path, *, batch: int = 2, atol: float = 1e-4,
-                opset: int = 18) -> tuple[Path, float]:
+def export_onnx(
+    backbone: Backbone, path: str | Path, *, batch: int = 2, atol: float = 1e-4, opset: int = 18
+) -> tuple[Path, float]:
     """Export `backbone(x) -> [B, D]` at the backbone's anchor size with a dynamic batch axis.
 
     Returns the path and the max absolute difference to torch on a random batch; raises
@@ -30,9 +31,16 @@ def export_onnx(backbone: Backbone, path: str | Path, *, batch: int = 2, atol: f
     x = torch.randn(batch, 3, *backbone.img_size)
     with warnings.catch_warnings():  # shape checks traced as constants are fine at a fixed size
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(model, (x,), str(path), input_names=["images"], output_names=["embedding"],
-                          dynamic_axes={"images": {0: "batch"}, "embedding": {0: "batch"}},
-                          opset_version=opset, dynamo=False)
+        torch.onnx.export(
+            model,
+            (x,),
+            str(path),
+            input_names=["images"],
+            output_names=["embedding"],
+            dynamic_axes={"images": {0: "batch"}, "embedding": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
         expected = model(x).numpy()

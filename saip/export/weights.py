@@ -28,8 +28,9 @@ class WeightsError(ValueError):
     """Weights that cannot be found or do not fit the backbone."""
 
 
-def export_backbone(backbone: Backbone, out_dir: str | Path, *, source: str = "teacher",
-                    stem: str = "backbone") -> Path:
+def export_backbone(
+    backbone: Backbone, out_dir: str | Path, *, source: str = "teacher", stem: str = "backbone"
+) -> Path:
     """Write `<stem>.safetensors` and `<stem>.json` into `out_dir`; returns the safetensors path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -53,15 +54,17 @@ def backbone_state_from_checkpoint(ckpt: dict[str, Any], which: str = "teacher")
     """The timm-layout backbone weights inside a saip pretraining checkpoint."""
     if which not in ckpt:
         raise WeightsError(f"checkpoint has no {which!r} weights (keys: {', '.join(sorted(ckpt))})")
-    return {k[len(BACKBONE_PREFIX):]: v for k, v in ckpt[which].items() if k.startswith(BACKBONE_PREFIX)}
+    return {k[len(BACKBONE_PREFIX) :]: v for k, v in ckpt[which].items() if k.startswith(BACKBONE_PREFIX)}
 
 
 def _name_for_timm(timm_name: str) -> str:
     for name, spec in BACKBONES.items():
         if spec.timm_name == timm_name:
             return name
-    raise WeightsError(f"timm model {timm_name!r} is not a saip backbone; known: "
-                       + ", ".join(s.timm_name for s in BACKBONES.values()))
+    raise WeightsError(
+        f"timm model {timm_name!r} is not a saip backbone; known: "
+        + ", ".join(s.timm_name for s in BACKBONES.values())
+    )
 
 
 def _load_into(backbone: Backbone, state: dict[str, torch.Tensor], origin: str) -> Backbone:
@@ -70,8 +73,10 @@ def _load_into(backbone: Backbone, state: dict[str, torch.Tensor], origin: str) 
     unexpected = sorted(set(state) - set(own))
     bad = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or bad:
-        raise WeightsError(f"{origin} does not fit {backbone.spec.timm_name}: missing {missing[:5]}, "
-                           f"unexpected {unexpected[:5]}, shape mismatch {bad[:5]}")
+        raise WeightsError(
+            f"{origin} does not fit {backbone.spec.timm_name}: missing {missing[:5]}, "
+            f"unexpected {unexpected[:5]}, shape mismatch {bad[:5]}"
+        )
     backbone.model.load_state_dict(state, strict=True)
     return backbone
 
@@ -88,8 +93,14 @@ def _at_size(backbone: Backbone, img_size: tuple[int, int] | None) -> Backbone:
     return backbone
 
 
-def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[int, int] | None = None,
-                  which: str = "teacher", drop_path: float = 0.0) -> Backbone:
+def load_backbone(
+    weights: str,
+    *,
+    backbone: str = "vit_tiny",
+    img_size: tuple[int, int] | None = None,
+    which: str = "teacher",
+    drop_path: float = 0.0,
+) -> Backbone:
     """Build a backbone from `weights`: `none` (random init of `backbone`), an exported
     `.safetensors` (its `.json` beside it), a saip checkpoint `.pt` or run directory, or a timm
     model name (weights only from the local cache; nothing is downloaded).
@@ -104,8 +115,9 @@ def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[i
     if path.is_dir():
         for candidate in (path / "checkpoints" / "last.pt", path / "backbone.safetensors"):
             if candidate.is_file():
-                return load_backbone(str(candidate), backbone=backbone, img_size=img_size, which=which,
-                                     drop_path=drop_path)
+                return load_backbone(
+                    str(candidate), backbone=backbone, img_size=img_size, which=which, drop_path=drop_path
+                )
         raise WeightsError(f"no checkpoints/last.pt or backbone.safetensors in {path}")
     if path.suffix == ".safetensors":
         return _load_safetensors(path, img_size, make)
@@ -115,12 +127,16 @@ def load_backbone(weights: str, *, backbone: str = "vit_tiny", img_size: tuple[i
         _load_into(model, backbone_state_from_checkpoint(ckpt, which), str(path))
         return _at_size(model, img_size)
     if path.suffix or os.sep in weights:
-        raise WeightsError(f"weights not found or not understood: {weights} "
-                           "(expected none, a .safetensors, a .pt checkpoint, a run directory or a timm name)")
+        raise WeightsError(
+            f"weights not found or not understood: {weights} "
+            "(expected none, a .safetensors, a .pt checkpoint, a run directory or a timm name)"
+        )
     return _load_timm(weights, img_size, make)
 
 
-def _load_safetensors(path: Path, img_size: tuple[int, int] | None, make: Callable[..., Backbone]) -> Backbone:
+def _load_safetensors(
+    path: Path, img_size: tuple[int, int] | None, make: Callable[..., Backbone]
+) -> Backbone:
     if not path.is_file():
         raise WeightsError(f"weights not found: {path}")
     meta_path = path.with_suffix(".json")
@@ -143,8 +159,9 @@ def _load_timm(timm_name: str, img_size: tuple[int, int] | None, make: Callable[
     hub_id = timm.models.get_pretrained_cfg(timm_name).hf_hub_id if timm.is_model_pretrained(arch) else None
     cached = try_to_load_from_cache(hub_id, "model.safetensors") if hub_id else None
     if not isinstance(cached, str):
-        raise WeightsError(f"no local weights for {timm_name} (nothing is downloaded); "
-                           "use --weights none for a random init")
+        raise WeightsError(
+            f"no local weights for {timm_name} (nothing is downloaded); use --weights none for a random init"
+        )
     state = load_file(cached)
     if "pos_embed" in state and model.spec.kind == "vit":
         from timm.models.vision_transformer import checkpoint_filter_fn

@@ -112,8 +112,9 @@ class ViTBackbone(Backbone):
     """Plain ViT with a class token; position embeddings resampled in 2-D by timm
     (`dynamic_img_size=True` calls `resample_abs_pos_embed` with the true (Hp, Wp) old grid)."""
 
-    def __init__(self, name: str, img_size: tuple[int, int] = (256, 128), mid_block: int = 6,
-                 drop_path: float = 0.0) -> None:
+    def __init__(
+        self, name: str, img_size: tuple[int, int] = (256, 128), mid_block: int = 6, drop_path: float = 0.0
+    ) -> None:
         super().__init__(name, img_size, mid_block, drop_path)
         vit = self.model
         if not 0 <= mid_block < len(vit.blocks) - 1:
@@ -188,8 +189,9 @@ class HybridBackbone(Backbone):
 
     relation_heads = 4
 
-    def __init__(self, name: str, img_size: tuple[int, int] = (256, 128), mid_block: int = 2,
-                 drop_path: float = 0.0) -> None:
+    def __init__(
+        self, name: str, img_size: tuple[int, int] = (256, 128), mid_block: int = 2, drop_path: float = 0.0
+    ) -> None:
         super().__init__(name, img_size, mid_block, drop_path)
         dims = [info["num_chs"] for info in self.model.feature_info]
         self.mid_dim, self.embed_dim = dims[mid_block], dims[-1]
@@ -250,8 +252,12 @@ class HybridBackbone(Backbone):
         return Taps(grid=grid, mid=tokens.gather(1, index), mid_cls=tokens.mean(1))
 
 
-def create_backbone(name: str = "vit_tiny", img_size: tuple[int, int] = (256, 128),
-                    mid_block: int | None = None, drop_path: float = 0.0) -> Backbone:
+def create_backbone(
+    name: str = "vit_tiny",
+    img_size: tuple[int, int] = (256, 128),
+    mid_block: int | None = None,
+    drop_path: float = 0.0,
+) -> Backbone:
     """Build a registered backbone; `mid_block` defaults to block 7 of 12 (ViT; 7/12 of the depth
     for other depths) or stage 3 (hybrid, the stride-16 stage)."""
     if name not in BACKBONES:

@@ -83,7 +83,9 @@ class CSSDecoder(nn.Module):
         """
         return self.search([query_tokens], scene_tokens, scene_grid)[0]
 
-    def search(self, queries: list[Tensor], scene_tokens: Tensor, scene_grid: tuple[int, int]) -> list[Tensor]:
+    def search(
+        self, queries: list[Tensor], scene_tokens: Tensor, scene_grid: tuple[int, int]
+    ) -> list[Tensor]:
         """Several queries (e.g. CSS inst and roi) against one scene: mask logits [B, Hs, Ws] each.
 
         The scene side (embedding and the conv mask head, the costliest part of a SAIP step) does

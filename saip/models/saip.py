@@ -54,18 +54,40 @@ class SAIPStudent(nn.Module):
     def __init__(self, cfg: PretrainConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.backbone: Backbone = create_backbone(cfg.model.backbone, tuple(cfg.model.img_size),
-                                                  cfg.model.mid_block, cfg.model.drop_path)
+        self.backbone: Backbone = create_backbone(
+            cfg.model.backbone, tuple(cfg.model.img_size), cfg.model.mid_block, cfg.model.drop_path
+        )
         dim, mid_dim, patch = self.backbone.embed_dim, self.backbone.mid_dim, self.backbone.patch_size
-        self.csm_head = (CSMHead(dim, cfg.csm.out_dim, cfg.csm.hidden_dim, cfg.csm.bottleneck_dim)
-                         if cfg.csm.enabled else None)
+        self.csm_head = (
+            CSMHead(dim, cfg.csm.out_dim, cfg.csm.hidden_dim, cfg.csm.bottleneck_dim)
+            if cfg.csm.enabled
+            else None
+        )
         anchor = (cfg.model.img_size[0] // patch, cfg.model.img_size[1] // patch)
-        self.csr_decoder = (CSRDecoder(mid_dim, cfg.csr.decoder_dim, cfg.csr.decoder_depth,
-                                       cfg.csr.decoder_heads, patch_size=patch, anchor_grid=anchor)
-                            if cfg.csr.enabled else None)
-        self.css_decoder = (CSSDecoder(mid_dim, cfg.css.dim, cfg.css.query_depth, cfg.css.heads,
-                                       cfg.css.mask_convs, scene_dim=mid_dim)
-                            if cfg.css.enabled else None)
+        self.csr_decoder = (
+            CSRDecoder(
+                mid_dim,
+                cfg.csr.decoder_dim,
+                cfg.csr.decoder_depth,
+                cfg.csr.decoder_heads,
+                patch_size=patch,
+                anchor_grid=anchor,
+            )
+            if cfg.csr.enabled
+            else None
+        )
+        self.css_decoder = (
+            CSSDecoder(
+                mid_dim,
+                cfg.css.dim,
+                cfg.css.query_depth,
+                cfg.css.heads,
+                cfg.css.mask_convs,
+                scene_dim=mid_dim,
+            )
+            if cfg.css.enabled
+            else None
+        )
 
     def forward(self, x: StudentInputs) -> StudentOutputs:
         out = StudentOutputs()
@@ -95,5 +117,6 @@ class SAIPStudent(nn.Module):
             out.csr_grid = taps.grid
         if css:
             out.css_inst, out.css_roi = self.css_decoder.search(
-                [_cat_tokens(g1_cls, g1_mid), _cat_tokens(roi.mid_cls, roi.mid)], x.scene_tokens, x.scene_grid)
+                [_cat_tokens(g1_cls, g1_mid), _cat_tokens(roi.mid_cls, roi.mid)], x.scene_tokens, x.scene_grid
+            )
         return out

@@ -28,9 +28,16 @@ class ExpertEncoder(nn.Module):
     @torch.no_grad()
     def update(self, student: nn.Module, momentum: float) -> None:
         """teacher = momentum * teacher + (1 - momentum) * student, parameters and float buffers."""
-        pairs = [(t, s) for name in ("backbone", "csm_head") if getattr(self, name) is not None
-                 for t, s in zip(getattr(self, name).state_dict().values(),
-                                 getattr(student, name).state_dict().values(), strict=True)]
+        pairs = [
+            (t, s)
+            for name in ("backbone", "csm_head")
+            if getattr(self, name) is not None
+            for t, s in zip(
+                getattr(self, name).state_dict().values(),
+                getattr(student, name).state_dict().values(),
+                strict=True,
+            )
+        ]
         floats = [(t, s) for t, s in pairs if t.is_floating_point()]
         if floats:
             torch._foreach_lerp_([t for t, _ in floats], [s.detach() for _, s in floats], 1.0 - momentum)

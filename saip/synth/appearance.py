@@ -33,7 +33,12 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 _GARMENT_WEIGHTS = (6.0, 4.0, 4.0, 2.0, 3.0, 3.0, 1.5, 1.0, 1.0, 1.5, 1.0, 2.0, 1.5)
 SKIN_TONES: tuple[tuple[int, int, int], ...] = (
-    (245, 215, 190), (230, 190, 160), (205, 160, 125), (170, 120, 85), (120, 80, 55), (85, 55, 40),
+    (245, 215, 190),
+    (230, 190, 160),
+    (205, 160, 125),
+    (170, 120, 85),
+    (120, 80, 55),
+    (85, 55, 40),
 )
 HAIR_COLOURS = ("black", "brown", "beige", "grey", "yellow", "orange")
 HAIR_STYLES = ("short", "long", "bald", "ponytail", "bun")
@@ -46,10 +51,32 @@ AGES = ("child", "adult", "senior")
 
 # PA-100K's 26 attributes, in the order of its annotation.mat.
 PA100K_ATTRIBUTES: tuple[str, ...] = (
-    "Female", "AgeOver60", "Age18-60", "AgeLess18", "Front", "Side", "Back", "Hat", "Glasses",
-    "HandBag", "ShoulderBag", "Backpack", "HoldObjectsInFront", "ShortSleeve", "LongSleeve",
-    "UpperStride", "UpperLogo", "UpperPlaid", "UpperSplice", "LowerStripe", "LowerPattern",
-    "LongCoat", "Trousers", "Shorts", "Skirt&Dress", "boots",
+    "Female",
+    "AgeOver60",
+    "Age18-60",
+    "AgeLess18",
+    "Front",
+    "Side",
+    "Back",
+    "Hat",
+    "Glasses",
+    "HandBag",
+    "ShoulderBag",
+    "Backpack",
+    "HoldObjectsInFront",
+    "ShortSleeve",
+    "LongSleeve",
+    "UpperStride",
+    "UpperLogo",
+    "UpperPlaid",
+    "UpperSplice",
+    "LowerStripe",
+    "LowerPattern",
+    "LongCoat",
+    "Trousers",
+    "Shorts",
+    "Skirt&Dress",
+    "boots",
 )
 
 
@@ -104,7 +131,9 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         height=height,
         build=float(rng.uniform(0.85, 1.25)),
         skin=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
-        hair_style=pick(rng, HAIR_STYLES, (0.6, 0.4, 0.05, 0.2, 0.1) if female else (0.8, 0.05, 0.1, 0.0, 0.0)),
+        hair_style=pick(
+            rng, HAIR_STYLES, (0.6, 0.4, 0.05, 0.2, 0.1) if female else (0.8, 0.05, 0.1, 0.0, 0.0)
+        ),
         hair_colour="grey" if age == "senior" else pick(rng, HAIR_COLOURS, (6, 3, 1, 0.2, 1, 0.3)),
         upper_type=upper_type,
         sleeve="long" if cold or rng.random() < 0.35 else "short",
@@ -127,8 +156,15 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
 
 
 _GARMENT_FIELDS = (
-    "upper_type", "sleeve", "upper_colour", "upper_colour2", "upper_pattern",
-    "lower_type", "lower_colour", "lower_colour2", "lower_pattern",
+    "upper_type",
+    "sleeve",
+    "upper_colour",
+    "upper_colour2",
+    "upper_pattern",
+    "lower_type",
+    "lower_colour",
+    "lower_colour2",
+    "lower_pattern",
 )
 
 

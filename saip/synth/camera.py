@@ -57,7 +57,9 @@ def apply_camera(image: Image.Image, cam: Camera, rng: np.random.Generator) -> I
     w, h = image.size
     shift = cam.brightness + float(rng.normal(0, 8))
     levels = np.arange(256, dtype=np.float32)
-    table = np.concatenate([np.clip(((levels - 128) * cam.contrast + 128 + shift) * g, 0, 255) for g in cam.cast])
+    table = np.concatenate(
+        [np.clip(((levels - 128) * cam.contrast + 128 + shift) * g, 0, 255) for g in cam.cast]
+    )
     out = image.point(table.astype(np.uint8).tolist())
     if cam.reduction > 1:  # Image.reduce is a box filter at integer factors, ~20x cheaper than resize
         out = out.reduce(cam.reduction).resize((w, h), Image.BILINEAR)

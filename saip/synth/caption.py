@@ -9,10 +9,20 @@ import numpy as np
 from saip.synth.appearance import Appearance
 
 _UPPER = {"tshirt": "t-shirt", "shirt": "shirt", "sweater": "sweater", "coat": "long coat", "dress": "dress"}
-_PATTERN = {"solid": "", "stripes": " with {c2} stripes", "checks": " with a {c2} check pattern",
-            "print": " with a {c2} print", "splice": " with a {c2} lower half"}
-_HAIR = {"short": "short {c} hair", "long": "long {c} hair", "bald": "a shaved head",
-         "ponytail": "{c} hair in a ponytail", "bun": "{c} hair in a bun"}
+_PATTERN = {
+    "solid": "",
+    "stripes": " with {c2} stripes",
+    "checks": " with a {c2} check pattern",
+    "print": " with a {c2} print",
+    "splice": " with a {c2} lower half",
+}
+_HAIR = {
+    "short": "short {c} hair",
+    "long": "long {c} hair",
+    "bald": "a shaved head",
+    "ponytail": "{c} hair in a ponytail",
+    "bun": "{c} hair in a bun",
+}
 
 
 def _person(app: Appearance) -> tuple[str, str]:
@@ -57,12 +67,19 @@ def captions(app: Appearance, rng: np.random.Generator, count: int = 2) -> list[
     hair = _HAIR[app.hair_style].format(c=app.hair_colour)
     garments, extras = _garments(app), _extras(app)
     templates = [
-        lambda: f"A {noun} with {hair}, wearing {_join(garments)}."
-        + (f" {pronoun.capitalize()} has {_join(extras)}." if extras else ""),
-        lambda: f"The {noun} wears {_join(garments)}"
-        + (f" and carries {_join(extras)}" if extras else "") + f". {pronoun.capitalize()} has {hair}.",
-        lambda: f"This {noun} has {hair} and is dressed in {_join(garments)}"
-        + (f", with {_join(extras)}." if extras else "."),
+        lambda: (
+            f"A {noun} with {hair}, wearing {_join(garments)}."
+            + (f" {pronoun.capitalize()} has {_join(extras)}." if extras else "")
+        ),
+        lambda: (
+            f"The {noun} wears {_join(garments)}"
+            + (f" and carries {_join(extras)}" if extras else "")
+            + f". {pronoun.capitalize()} has {hair}."
+        ),
+        lambda: (
+            f"This {noun} has {hair} and is dressed in {_join(garments)}"
+            + (f", with {_join(extras)}." if extras else ".")
+        ),
     ]
     order = rng.permutation(len(templates))[:count]
     return [templates[int(k)]() for k in order]

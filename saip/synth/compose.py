@@ -101,20 +101,28 @@ def _keypoints(fig: Figure, k: int, ids: np.ndarray, tables: Tables) -> np.ndarr
     return np.concatenate([xy, v[:, None]], 1)
 
 
-def _primitives(figures: list[Figure], occluders: tuple[Primitive, ...]) -> tuple[list[list[Primitive]], list[Primitive]]:
-    per_person = [person_primitives(f.app, f.body, f.origin, f.scale, k + 1, seated=f.pose_kind == "sitting")
-                  for k, f in enumerate(figures)]
+def _primitives(
+    figures: list[Figure], occluders: tuple[Primitive, ...]
+) -> tuple[list[list[Primitive]], list[Primitive]]:
+    per_person = [
+        person_primitives(f.app, f.body, f.origin, f.scale, k + 1, seated=f.pose_kind == "sitting")
+        for k, f in enumerate(figures)
+    ]
     return per_person, [p for group in per_person for p in group] + list(occluders)
 
 
-def paint_figures(figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()) -> Image.Image:
+def paint_figures(
+    figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()
+) -> Image.Image:
     """Only the picture of `compose` (no labels): for the unlabelled pretraining crops."""
     prims = _primitives(figures, occluders)[1]
     w, h = background.size
     return paint(prims, rasterize(prims, (h, w)), background)
 
 
-def compose(figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()) -> Rendered:
+def compose(
+    figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()
+) -> Rendered:
     """Paint `figures` (listed far to near) and then `occluders` over `background` (RGB), with labels."""
     w, h = background.size
     per_person, prims = _primitives(figures, occluders)
@@ -129,13 +137,15 @@ def compose(figures: list[Figure], background: Image.Image, occluders: tuple[Pri
         head, _ = fig.body.extra["head"]
         cx, cy = head * fig.scale + np.asarray(fig.origin)
         rx, ry = fig.body.sizes["head_rx"] * fig.scale, fig.body.sizes["head_ry"] * fig.scale
-        people.append(PersonLabels(
-            figure=fig,
-            view=view_of(fig.body.yaw),
-            keypoints=_keypoints(fig, k, ids, tables),
-            full_box=_xywh(*_bounds([p for p in group if p.person == k])),
-            visible_box=visible,
-            head_box=_xywh(cx - 1.1 * rx, cy - 1.3 * ry, cx + 1.1 * rx, cy + 1.05 * ry),
-            area=int(np.count_nonzero(mask)),
-        ))
+        people.append(
+            PersonLabels(
+                figure=fig,
+                view=view_of(fig.body.yaw),
+                keypoints=_keypoints(fig, k, ids, tables),
+                full_box=_xywh(*_bounds([p for p in group if p.person == k])),
+                visible_box=visible,
+                head_box=_xywh(cx - 1.1 * rx, cy - 1.3 * ry, cx + 1.1 * rx, cy + 1.05 * ry),
+                area=int(np.count_nonzero(mask)),
+            )
+        )
     return Rendered(picture=paint(prims, ids, background), ids=ids, prims=prims, tables=tables, people=people)

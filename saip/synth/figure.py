@@ -17,9 +17,26 @@ from saip.synth.appearance import COLOURS, Appearance
 from saip.synth.skeleton import Body
 
 LIP_CLASSES: tuple[str, ...] = (
-    "Background", "Hat", "Hair", "Glove", "Sunglasses", "UpperClothes", "Dress", "Coat", "Socks",
-    "Pants", "Jumpsuits", "Scarf", "Skirt", "Face", "Left-arm", "Right-arm", "Left-leg", "Right-leg",
-    "Left-shoe", "Right-shoe",
+    "Background",
+    "Hat",
+    "Hair",
+    "Glove",
+    "Sunglasses",
+    "UpperClothes",
+    "Dress",
+    "Coat",
+    "Socks",
+    "Pants",
+    "Jumpsuits",
+    "Scarf",
+    "Skirt",
+    "Face",
+    "Left-arm",
+    "Right-arm",
+    "Left-leg",
+    "Right-leg",
+    "Left-shoe",
+    "Right-shoe",
 )
 HAT, HAIR, GLASSES, UPPER, DRESS, COAT, PANTS, SKIRT, FACE = 1, 2, 4, 5, 6, 7, 9, 12, 13
 ARM, LEG, SHOE = (14, 15), (16, 17), (18, 19)  # (person's left, person's right)
@@ -91,7 +108,9 @@ def _quad(top: np.ndarray, bottom: np.ndarray, w_top: float, w_bottom: float) ->
 class _Pen:
     """Collects one person's primitives in pixels; `add` stamps the person id and owner bits."""
 
-    def __init__(self, app: Appearance, body: Body, origin: tuple[float, float], scale: float, person: int) -> None:
+    def __init__(
+        self, app: Appearance, body: Body, origin: tuple[float, float], scale: float, person: int
+    ) -> None:
         o = np.asarray(origin, dtype=float)
         self.app, self.scale, self.person = app, scale, person
         self.pt = body.points * scale + o  # [133, 2] pixels
@@ -102,14 +121,25 @@ class _Pen:
         self.cos, self.sin = math.cos(body.yaw), math.sin(body.yaw)
         self.prims: list[Primitive] = []
 
-    def add(self, shape: str, coords: tuple[float, ...], depth: float, label: int, colour: tuple[int, int, int],
-            owners: tuple[int, ...] = (), **kw: Any) -> None:
+    def add(
+        self,
+        shape: str,
+        coords: tuple[float, ...],
+        depth: float,
+        label: int,
+        colour: tuple[int, int, int],
+        owners: tuple[int, ...] = (),
+        **kw: Any,
+    ) -> None:
         mask = sum(1 << b for b in set(owners))
-        self.prims.append(Primitive(shape, coords, float(depth), label, colour, self.person if label else 0, mask, **kw))
+        self.prims.append(
+            Primitive(shape, coords, float(depth), label, colour, self.person if label else 0, mask, **kw)
+        )
 
 
-def person_primitives(app: Appearance, body: Body, origin: tuple[float, float], scale: float, person: int,
-                      seated: bool = False) -> list[Primitive]:
+def person_primitives(
+    app: Appearance, body: Body, origin: tuple[float, float], scale: float, person: int, seated: bool = False
+) -> list[Primitive]:
     """Primitives of one person, sorted far to near.
 
     Args:
@@ -138,8 +168,11 @@ def _legs(pen: _Pen) -> None:
     app, pt, z, px = pen.app, pen.pt, pen.z, pen.px
     lower = app.lower_type if app.upper_type != "dress" else "none"
     colour = COLOURS[app.lower_colour]
-    cloth = dict(pattern={"stripes": PINSTRIPES, "pattern": CHECKS}.get(app.lower_pattern, SOLID),
-                 colour2=COLOURS[app.lower_colour2], period=_stripe(pen))
+    cloth = dict(
+        pattern={"stripes": PINSTRIPES, "pattern": CHECKS}.get(app.lower_pattern, SOLID),
+        colour2=COLOURS[app.lower_colour2],
+        period=_stripe(pen),
+    )
     thigh, shin = px["thigh_r"], px["shin_r"]
     for i in range(2):
         hip, knee, ankle = pt[11 + i], pt[13 + i], pt[15 + i]
@@ -148,21 +181,83 @@ def _legs(pen: _Pen) -> None:
             pen.add("poly", capsule(hip, knee, thigh, 0.8 * thigh), zt, LEG[i], app.skin, (11 + i, 13 + i))
             pen.add("poly", capsule(knee, ankle, shin, 0.75 * shin), zs, LEG[i], app.skin, (13 + i, 15 + i))
         if lower == "trousers":
-            pen.add("poly", capsule(hip, knee, 1.15 * thigh, 0.95 * thigh), zt + 1e-3, PANTS, colour, (11 + i, 13 + i), garment="pants", **cloth)
-            pen.add("poly", capsule(knee, ankle, 1.2 * shin, shin), zs + 1e-3, PANTS, colour, (13 + i, 15 + i), garment="pants", **cloth)
+            pen.add(
+                "poly",
+                capsule(hip, knee, 1.15 * thigh, 0.95 * thigh),
+                zt + 1e-3,
+                PANTS,
+                colour,
+                (11 + i, 13 + i),
+                garment="pants",
+                **cloth,
+            )
+            pen.add(
+                "poly",
+                capsule(knee, ankle, 1.2 * shin, shin),
+                zs + 1e-3,
+                PANTS,
+                colour,
+                (13 + i, 15 + i),
+                garment="pants",
+                **cloth,
+            )
         elif lower == "shorts":
-            pen.add("poly", capsule(hip, hip + 0.6 * (knee - hip), 1.2 * thigh, 1.05 * thigh), zt + 1e-3, PANTS, colour, (11 + i,), garment="shorts", **cloth)
+            pen.add(
+                "poly",
+                capsule(hip, hip + 0.6 * (knee - hip), 1.2 * thigh, 1.05 * thigh),
+                zt + 1e-3,
+                PANTS,
+                colour,
+                (11 + i,),
+                garment="shorts",
+                **cloth,
+            )
         top = ankle + (0.3 if app.boots else 0.05) * (knee - ankle)
-        shoe = np.concatenate([pt[19 + 3 * i][None], top[None] - [0.6 * shin, 0], top[None] + [0.6 * shin, 0], pt[17 + 3 * i: 19 + 3 * i]])
-        hull = shoe[np.argsort(np.arctan2(*(shoe - shoe.mean(0)).T[::-1]))]  # sorted by angle: a simple polygon
-        pen.add("poly", tuple(hull.ravel().tolist()), z[15 + i] + 2e-3, SHOE[i], COLOURS[app.shoe_colour], (15 + i, FOOT_BITS[i]), garment="shoe_" + "lr"[i])
+        shoe = np.concatenate(
+            [
+                pt[19 + 3 * i][None],
+                top[None] - [0.6 * shin, 0],
+                top[None] + [0.6 * shin, 0],
+                pt[17 + 3 * i : 19 + 3 * i],
+            ]
+        )
+        hull = shoe[
+            np.argsort(np.arctan2(*(shoe - shoe.mean(0)).T[::-1]))
+        ]  # sorted by angle: a simple polygon
+        pen.add(
+            "poly",
+            tuple(hull.ravel().tolist()),
+            z[15 + i] + 2e-3,
+            SHOE[i],
+            COLOURS[app.shoe_colour],
+            (15 + i, FOOT_BITS[i]),
+            garment="shoe_" + "lr"[i],
+        )
     hips, hip_z = pen.ex["hips"][0], max(z[11], z[12])
     if lower in ("trousers", "shorts"):
         pelvis = np.concatenate([pt[11] + [0, -2], pt[12] + [0, -2], hips + [0, 0.09 * px["stature"]]])
-        pen.add("poly", tuple(pelvis.ravel().tolist()), hip_z + 2e-3, PANTS, colour, (11, 12), garment="pants" if lower == "trousers" else "shorts", **cloth)
+        pen.add(
+            "poly",
+            tuple(pelvis.ravel().tolist()),
+            hip_z + 2e-3,
+            PANTS,
+            colour,
+            (11, 12),
+            garment="pants" if lower == "trousers" else "shorts",
+            **cloth,
+        )
     elif lower == "skirt":
         hem = np.array([hips[0], pt[[13, 14], 1].mean() - 0.02 * pen.scale])
-        pen.add("poly", _quad(hips, hem, 1.1 * px["hip_w"], 1.7 * px["hip_w"]), hip_z + 5e-3, SKIRT, colour, (11, 12), garment="skirt", **cloth)
+        pen.add(
+            "poly",
+            _quad(hips, hem, 1.1 * px["hip_w"], 1.7 * px["hip_w"]),
+            hip_z + 5e-3,
+            SKIRT,
+            colour,
+            (11, 12),
+            garment="skirt",
+            **cloth,
+        )
 
 
 def _upper(pen: _Pen) -> tuple[int, dict[str, Any]]:
@@ -181,16 +276,41 @@ def _torso(pen: _Pen) -> float:
     if cloth["pattern"] == SPLICE:  # second colour below the middle of the torso
         cloth["period"] = float((shoulders[1] + hips[1]) / 2)
     long = app.upper_type in ("coat", "dress")
-    bottom = np.array([hips[0], pt[[13, 14], 1].mean() + 0.01 * pen.scale]) if long else hips + [0, 0.04 * pen.scale]
+    bottom = (
+        np.array([hips[0], pt[[13, 14], 1].mean() + 0.01 * pen.scale])
+        if long
+        else hips + [0, 0.04 * pen.scale]
+    )
     flare = {"coat": 1.35, "dress": 1.6}.get(app.upper_type, 1.05)
     torso_z = max(pen.z[11], pen.z[12]) + 0.01  # over the tops of the thighs
     owners = (5, 6, 11, 12) + ((13, 14) if long else ())
-    pen.add("poly", _quad(shoulders + [0, -0.015 * pen.scale], bottom, 1.05 * pen.px["shoulder_w"], 1.05 * flare * pen.px["hip_w"]),
-            torso_z, label, COLOURS[app.upper_colour], owners, garment=app.upper_type, **cloth)
+    pen.add(
+        "poly",
+        _quad(
+            shoulders + [0, -0.015 * pen.scale],
+            bottom,
+            1.05 * pen.px["shoulder_w"],
+            1.05 * flare * pen.px["hip_w"],
+        ),
+        torso_z,
+        label,
+        COLOURS[app.upper_colour],
+        owners,
+        garment=app.upper_type,
+        **cloth,
+    )
     if app.upper_pattern == "print" and pen.cos > 0.3:  # a logo on the chest, seen from the front
         chest = shoulders * 0.65 + hips * 0.35
         sw = pen.px["shoulder_w"]
-        pen.add("ellipse", _box(chest, 0.45 * sw * pen.cos, 0.3 * sw), torso_z + 1e-3, label, COLOURS[app.upper_colour2], (5, 6), garment=app.upper_type)
+        pen.add(
+            "ellipse",
+            _box(chest, 0.45 * sw * pen.cos, 0.3 * sw),
+            torso_z + 1e-3,
+            label,
+            COLOURS[app.upper_colour2],
+            (5, 6),
+            garment=app.upper_type,
+        )
     return torso_z
 
 
@@ -207,14 +327,47 @@ def _arms(pen: _Pen) -> None:
         za, zf = (z[5 + i] + z[7 + i]) / 2 + bias, (z[7 + i] + z[9 + i]) / 2 + bias
         if app.sleeve != "long":  # a long sleeve hides the upper arm
             pen.add("poly", capsule(sh, el, px["arm_r"], px["fore_r"]), za, ARM[i], app.skin, (5 + i, 7 + i))
-        pen.add("poly", capsule(el, wr, px["fore_r"], 0.85 * px["fore_r"]), zf, ARM[i], app.skin, (7 + i, 9 + i))
-        pen.add("poly", capsule(wr, tip, px["hand_r"], 0.8 * px["hand_r"]), zf + 1e-3, ARM[i], app.skin, (9 + i, HAND_BITS[i]))
+        pen.add(
+            "poly", capsule(el, wr, px["fore_r"], 0.85 * px["fore_r"]), zf, ARM[i], app.skin, (7 + i, 9 + i)
+        )
+        pen.add(
+            "poly",
+            capsule(wr, tip, px["hand_r"], 0.8 * px["hand_r"]),
+            zf + 1e-3,
+            ARM[i],
+            app.skin,
+            (9 + i, HAND_BITS[i]),
+        )
         sleeve = dict(garment="sleeve_" + "lr"[i], **cloth)
         if app.sleeve == "long":
-            pen.add("poly", capsule(sh, el, 1.2 * px["arm_r"], 1.15 * px["fore_r"]), za + 1e-3, label, colour, (5 + i, 7 + i), **sleeve)
-            pen.add("poly", capsule(el, el + 0.9 * (wr - el), 1.15 * px["fore_r"], px["fore_r"]), zf + 5e-4, label, colour, (7 + i, 9 + i), **sleeve)
+            pen.add(
+                "poly",
+                capsule(sh, el, 1.2 * px["arm_r"], 1.15 * px["fore_r"]),
+                za + 1e-3,
+                label,
+                colour,
+                (5 + i, 7 + i),
+                **sleeve,
+            )
+            pen.add(
+                "poly",
+                capsule(el, el + 0.9 * (wr - el), 1.15 * px["fore_r"], px["fore_r"]),
+                zf + 5e-4,
+                label,
+                colour,
+                (7 + i, 9 + i),
+                **sleeve,
+            )
         elif app.upper_type != "dress":
-            pen.add("poly", capsule(sh, sh + 0.45 * (el - sh), 1.25 * px["arm_r"], 1.2 * px["arm_r"]), za + 1e-3, label, colour, (5 + i,), **sleeve)
+            pen.add(
+                "poly",
+                capsule(sh, sh + 0.45 * (el - sh), 1.25 * px["arm_r"], 1.2 * px["arm_r"]),
+                za + 1e-3,
+                label,
+                colour,
+                (5 + i,),
+                **sleeve,
+            )
 
 
 def _hair(pen: _Pen, head: np.ndarray, hz: float) -> None:
@@ -223,12 +376,16 @@ def _hair(pen: _Pen, head: np.ndarray, hz: float) -> None:
     hair = COLOURS[app.hair_colour]
     if app.hair_style == "long":  # falling behind the head: behind the torso when seen from the front
         back = head + [-0.25 * rx * sin, 0.9 * ry]
-        pen.add("poly", _quad(head, back + [0, 0.6 * ry], 1.05 * rx, 1.2 * rx), -0.05 * cos, HAIR, hair, (3, 4))
+        pen.add(
+            "poly", _quad(head, back + [0, 0.6 * ry], 1.05 * rx, 1.2 * rx), -0.05 * cos, HAIR, hair, (3, 4)
+        )
     if cos < -0.3:  # seen from behind: hair covers the head
         pen.add("ellipse", _box(head + [0, -0.05 * ry], 1.03 * rx, 0.98 * ry), hz + 2e-3, HAIR, hair, (3, 4))
     else:  # the scalp from ear to ear, lower on the back of the head in side views, fringe above the eyes
         back = 0.9 * abs(sin)
-        t = np.linspace(np.pi - 0.05 - (back if sin > 0 else 0), 2 * np.pi + 0.05 + (back if sin < 0 else 0), 10)
+        t = np.linspace(
+            np.pi - 0.05 - (back if sin > 0 else 0), 2 * np.pi + 0.05 + (back if sin < 0 else 0), 10
+        )
         arc = head + np.stack([1.05 * rx * np.cos(t), 1.05 * ry * np.sin(t)], 1)
         half, centre = 0.55 * rx * max(abs(cos), 0.3), head + [-0.25 * rx * sin, -0.45 * ry]
         fringe = np.stack([centre + [half, 0], centre - [half, 0]])
@@ -236,7 +393,13 @@ def _hair(pen: _Pen, head: np.ndarray, hz: float) -> None:
     if app.hair_style in ("ponytail", "bun"):
         bun = app.hair_style == "bun"
         knot = head + [-0.9 * rx * sin, -0.5 * ry if bun else 0.4 * ry]
-        pen.add("ellipse", _box(knot, (0.35 if bun else 0.3) * ry, (0.35 if bun else 0.7) * ry), hz + (3e-3 if cos < 0 else -3e-3), HAIR, hair)
+        pen.add(
+            "ellipse",
+            _box(knot, (0.35 if bun else 0.3) * ry, (0.35 if bun else 0.7) * ry),
+            hz + (3e-3 if cos < 0 else -3e-3),
+            HAIR,
+            hair,
+        )
 
 
 def _head(pen: _Pen) -> None:
@@ -246,17 +409,38 @@ def _head(pen: _Pen) -> None:
     face_owners = (0, 1, 2, 3, 4, FACE_BIT)
     hz = 0.5
     neck_r = pen.px["neck_r"]
-    pen.add("poly", capsule(pen.ex["neck"][0] + [0, 0.02 * pen.scale], head, neck_r, neck_r), hz - 2e-3, FACE, app.skin)
+    pen.add(
+        "poly",
+        capsule(pen.ex["neck"][0] + [0, 0.02 * pen.scale], head, neck_r, neck_r),
+        hz - 2e-3,
+        FACE,
+        app.skin,
+    )
     pen.add("ellipse", _box(head, rx, ry), hz, FACE, app.skin, face_owners)
     for eye in (1, 2):
         if pen.facing[eye]:  # an eye turned away from the camera is not drawn
-            pen.add("ellipse", _box(pt[eye], max(0.6, 0.12 * rx), max(0.6, 0.1 * ry)), hz + 1e-3, FACE, (40, 30, 30), face_owners)
+            pen.add(
+                "ellipse",
+                _box(pt[eye], max(0.6, 0.12 * rx), max(0.6, 0.1 * ry)),
+                hz + 1e-3,
+                FACE,
+                (40, 30, 30),
+                face_owners,
+            )
     if app.hair_style != "bald":
         _hair(pen, head, hz)
     if app.glasses and pen.cos > 0.2:
         eyes = (pt[1] + pt[2]) / 2
         half = max(abs(pt[1][0] - pt[2][0]) / 2 + 0.15 * rx, 0.25 * rx)
-        pen.add("poly", _quad(eyes - [half, 0], eyes + [half, 0], 0.12 * ry, 0.12 * ry), hz + 4e-3, GLASSES, (20, 20, 25), (1, 2, FACE_BIT), garment="glasses")
+        pen.add(
+            "poly",
+            _quad(eyes - [half, 0], eyes + [half, 0], 0.12 * ry, 0.12 * ry),
+            hz + 4e-3,
+            GLASSES,
+            (20, 20, 25),
+            (1, 2, FACE_BIT),
+            garment="glasses",
+        )
     if app.hat is not None:
         t = np.linspace(np.pi, 2 * np.pi, 9)
         dome = head + [0, -0.25 * ry] + np.stack([1.08 * rx * np.cos(t), 0.85 * ry * np.sin(t)], 1)
@@ -277,15 +461,42 @@ def _carried(pen: _Pen, torso_z: float) -> None:
         colour = COLOURS[app.bag_colour]
         if app.bag == "handbag":
             wrist = pt[9 + side]
-            pen.add("poly", _quad(wrist + [0, 0.02 * s], wrist + [0, 0.12 * s], 0.05 * s, 0.06 * s), z[9 + side] + 0.03, 0, colour, garment="bag")
+            pen.add(
+                "poly",
+                _quad(wrist + [0, 0.02 * s], wrist + [0, 0.12 * s], 0.05 * s, 0.06 * s),
+                z[9 + side] + 0.03,
+                0,
+                colour,
+                garment="bag",
+            )
         else:
             centre, bag_z = pen.ex["bag_" + "lr"[side]]
             half = 0.06 * s * max(abs(pen.cos), 0.4)
-            pen.add("poly", capsule(pt[6 - side], centre, 0.008 * s, 0.008 * s), torso_z + 0.015, 0, colour, garment="bag")
-            pen.add("poly", _quad(centre + [0, -0.04 * s], centre + [0, 0.05 * s], half, half), bag_z + 0.02, 0, colour, garment="bag")
+            pen.add(
+                "poly",
+                capsule(pt[6 - side], centre, 0.008 * s, 0.008 * s),
+                torso_z + 0.015,
+                0,
+                colour,
+                garment="bag",
+            )
+            pen.add(
+                "poly",
+                _quad(centre + [0, -0.04 * s], centre + [0, 0.05 * s], half, half),
+                bag_z + 0.02,
+                0,
+                colour,
+                garment="bag",
+            )
     if app.holding:
         centre = (pt[9] + pt[10]) / 2
-        pen.add("poly", _quad(centre + [0, -0.04 * s], centre + [0, 0.03 * s], 0.05 * s, 0.05 * s), (z[9] + z[10]) / 2 + 0.03, 0, (150, 110, 70))
+        pen.add(
+            "poly",
+            _quad(centre + [0, -0.04 * s], centre + [0, 0.03 * s], 0.05 * s, 0.05 * s),
+            (z[9] + z[10]) / 2 + 0.03,
+            0,
+            (150, 110, 70),
+        )
 
 
 def _seat(pen: _Pen) -> None:

@@ -31,8 +31,9 @@ def _occluder(rng: np.random.Generator, size: tuple[int, int]) -> Primitive:
     return Primitive("poly", coords, 1e9, 0, colour)
 
 
-def _layout(app: Appearance, rng: np.random.Generator, size: tuple[int, int], difficulty: Difficulty,
-            view: str | None) -> tuple[Figure, Image.Image, tuple[Primitive, ...]]:
+def _layout(
+    app: Appearance, rng: np.random.Generator, size: tuple[int, int], difficulty: Difficulty, view: str | None
+) -> tuple[Figure, Image.Image, tuple[Primitive, ...]]:
     """Pose `app`, frame it as a detector box would (fill 78-95 % of the height), pick a
     background and maybe an occluder."""
     h, w = size

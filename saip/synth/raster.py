@@ -33,8 +33,12 @@ class Tables:
         )
 
 
-def _draw(draw: ImageDraw.ImageDraw, p: Primitive, fill: int | tuple[int, int, int],
-          outline: int | tuple[int, int, int] | None = None) -> None:
+def _draw(
+    draw: ImageDraw.ImageDraw,
+    p: Primitive,
+    fill: int | tuple[int, int, int],
+    outline: int | tuple[int, int, int] | None = None,
+) -> None:
     if p.shape == "ellipse":
         x0, y0, x1, y1 = p.coords
         draw.ellipse((x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)), fill=fill, outline=outline)
@@ -69,7 +73,12 @@ def _box(prims: list[Primitive], size: tuple[int, int]) -> tuple[int, int, int, 
     """Integer box (x0, y0, x1, y1) around `prims`, clipped to the image (H, W)."""
     xs = [v for p in prims for v in p.coords[0::2]]
     ys = [v for p in prims for v in p.coords[1::2]]
-    return max(int(min(xs)), 0), max(int(min(ys)), 0), min(int(max(xs)) + 2, size[1]), min(int(max(ys)) + 2, size[0])
+    return (
+        max(int(min(xs)), 0),
+        max(int(min(ys)), 0),
+        min(int(max(xs)) + 2, size[1]),
+        min(int(max(ys)) + 2, size[0]),
+    )
 
 
 def paint(prims: list[Primitive], ids: np.ndarray, background: Image.Image) -> Image.Image:
@@ -92,7 +101,9 @@ def paint(prims: list[Primitive], ids: np.ndarray, background: Image.Image) -> I
             continue
         is_member = np.zeros(len(prims) + 1, dtype=bool)
         is_member[members] = True
-        sel = is_member[ids[y0:y1, x0:x1]] & _pattern(code, period, np.arange(y0, y1)[:, None], np.arange(x0, x1)[None, :])
+        sel = is_member[ids[y0:y1, x0:x1]] & _pattern(
+            code, period, np.arange(y0, y1)[:, None], np.arange(x0, x1)[None, :]
+        )
         if sel.any():
             box = np.array(canvas.crop((x0, y0, x1, y1)))
             box[sel] = colour2

@@ -16,14 +16,45 @@ from saip.synth.appearance import Appearance
 from saip.synth.sampling import pick
 
 COCO_KEYPOINTS: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
+    "nose",
+    "left_eye",
+    "right_eye",
+    "left_ear",
+    "right_ear",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
 )
 # 1-based pairs, as in the COCO person category.
 COCO_SKELETON: tuple[tuple[int, int], ...] = (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
-    (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7),
+    (16, 14),
+    (14, 12),
+    (17, 15),
+    (15, 13),
+    (12, 13),
+    (6, 12),
+    (7, 13),
+    (6, 7),
+    (6, 8),
+    (7, 9),
+    (8, 10),
+    (9, 11),
+    (2, 3),
+    (1, 2),
+    (1, 3),
+    (2, 4),
+    (3, 5),
+    (4, 6),
+    (5, 7),
 )
 # COCO-WholeBody's 133 points: body 17, feet 6, face 68, left hand 21, right hand 21.
 BODY, FEET, FACE, LHAND, RHAND = slice(0, 17), slice(17, 23), slice(23, 91), slice(91, 112), slice(112, 133)
@@ -37,21 +68,33 @@ def _face_template() -> np.ndarray:
     t = np.linspace(0.0, np.pi, 17)
     jaw = np.stack([-0.95 * np.cos(t), 0.1 + 0.85 * np.sin(t)], 1)
     brow = np.stack([np.linspace(-0.75, -0.15, 5), -0.38 - 0.08 * np.sin(np.linspace(0, np.pi, 5))], 1)
-    nose = np.concatenate([
-        np.stack([np.zeros(4), np.linspace(-0.25, 0.2, 4)], 1),
-        np.stack([np.linspace(-0.2, 0.2, 5), np.full(5, 0.3)], 1),
-    ])
+    nose = np.concatenate(
+        [
+            np.stack([np.zeros(4), np.linspace(-0.25, 0.2, 4)], 1),
+            np.stack([np.linspace(-0.2, 0.2, 5), np.full(5, 0.3)], 1),
+        ]
+    )
     a6 = np.linspace(np.pi, -np.pi, 6, endpoint=False)
     eye = np.stack([0.15 * np.cos(a6), 0.07 * np.sin(a6)], 1)
     a12, a8 = np.linspace(np.pi, -np.pi, 12, endpoint=False), np.linspace(np.pi, -np.pi, 8, endpoint=False)
-    mouth = np.concatenate([
-        np.stack([0.35 * np.cos(a12), 0.55 + 0.12 * np.sin(a12)], 1),
-        np.stack([0.22 * np.cos(a8), 0.55 + 0.05 * np.sin(a8)], 1),
-    ])
+    mouth = np.concatenate(
+        [
+            np.stack([0.35 * np.cos(a12), 0.55 + 0.12 * np.sin(a12)], 1),
+            np.stack([0.22 * np.cos(a8), 0.55 + 0.05 * np.sin(a8)], 1),
+        ]
+    )
     right_brow = brow * [-1, 1]
-    return np.concatenate([
-        jaw, brow, right_brow[::-1], nose, eye + [-0.4, -0.15], eye * [-1, 1] + [0.4, -0.15], mouth,
-    ])
+    return np.concatenate(
+        [
+            jaw,
+            brow,
+            right_brow[::-1],
+            nose,
+            eye + [-0.4, -0.15],
+            eye * [-1, 1] + [0.4, -0.15],
+            mouth,
+        ]
+    )
 
 
 _FACE_UV = _face_template()
@@ -144,7 +187,9 @@ class Body:
 
 
 def _direction(side: float, abduction: float, swing: float) -> np.ndarray:
-    return np.array([side * np.sin(abduction), np.cos(abduction) * np.cos(swing), np.cos(abduction) * np.sin(swing)])
+    return np.array(
+        [side * np.sin(abduction), np.cos(abduction) * np.cos(swing), np.cos(abduction) * np.sin(swing)]
+    )
 
 
 def _hand_template() -> np.ndarray:
@@ -196,7 +241,9 @@ def _joints(app: Appearance, pose: Pose) -> tuple[np.ndarray, dict[str, np.ndarr
         wrist = elbow + arm2 * d_fore
         hip = np.array([side * hw, 0.0, 0.0])
         knee = hip + leg1 * _direction(side, pose.leg_abduction[i], pose.leg_swing[i])
-        ankle = knee + leg2 * _direction(side, 0.5 * pose.leg_abduction[i], pose.leg_swing[i] - pose.knee_bend[i])
+        ankle = knee + leg2 * _direction(
+            side, 0.5 * pose.leg_abduction[i], pose.leg_swing[i] - pose.knee_bend[i]
+        )
         pts[5 + i], pts[7 + i], pts[9 + i] = shoulder, elbow, wrist
         pts[11 + i], pts[13 + i], pts[15 + i] = hip, knee, ankle
         foot = 3 * i
@@ -235,10 +282,18 @@ def build_body(app: Appearance, pose: Pose) -> Body:
     facing[[5, 6, 11, 12]] = z[[5, 6, 11, 12]] > -0.6 * sw
     ac, asn = abs(cy), abs(sy)
     sizes = {
-        "head_rx": rx * ac + rz * asn, "head_ry": ry, "head_rz": rz, "stature": s,
-        "shoulder_w": sw * ac + 0.06 * b * s * asn, "hip_w": hw * ac + 0.055 * b * s * asn,
-        "arm_r": 0.028 * b * s, "fore_r": 0.022 * b * s, "thigh_r": 0.05 * b * s, "shin_r": 0.034 * b * s,
-        "neck_r": 0.024 * s, "hand_r": 0.02 * s,
+        "head_rx": rx * ac + rz * asn,
+        "head_ry": ry,
+        "head_rz": rz,
+        "stature": s,
+        "shoulder_w": sw * ac + 0.06 * b * s * asn,
+        "hip_w": hw * ac + 0.055 * b * s * asn,
+        "arm_r": 0.028 * b * s,
+        "fore_r": 0.022 * b * s,
+        "thigh_r": 0.05 * b * s,
+        "shin_r": 0.034 * b * s,
+        "neck_r": 0.024 * s,
+        "hand_r": 0.02 * s,
     }
     return Body(
         points=xy[:133],

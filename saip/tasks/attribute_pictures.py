@@ -26,8 +26,16 @@ def _panel(names: list[str], pred: np.ndarray, truth: np.ndarray, height: int) -
     return panel
 
 
-def save_attribute_picture(scores: np.ndarray, items: AttributeList, names: list[str], path: str | Path, *,
-                           threshold: float = 0.5, count: int = 8, columns: int = 4) -> Path:
+def save_attribute_picture(
+    scores: np.ndarray,
+    items: AttributeList,
+    names: list[str],
+    path: str | Path,
+    *,
+    threshold: float = 0.5,
+    count: int = 8,
+    columns: int = 4,
+) -> Path:
     """`count` test images spread over the set, in a grid of `columns`; written as PNG."""
     picks = np.linspace(0, len(items.paths) - 1, min(count, len(items.paths))).round().astype(int)
     cell_w, cell_h = THUMB[1] + PANEL_W, THUMB[0]

@@ -64,43 +64,72 @@ def deepmar_weights(labels: Tensor, positive_ratio: Tensor) -> Tensor:
     return torch.where(labels > 0.5, torch.exp(1 - positive_ratio), torch.exp(positive_ratio))
 
 
-def _loss_fn(cfg: AttributesConfig, positive_ratio: Tensor) -> Callable[[nn.Module, tuple[Tensor, Tensor]], dict]:
+def _loss_fn(
+    cfg: AttributesConfig, positive_ratio: Tensor
+) -> Callable[[nn.Module, tuple[Tensor, Tensor]], dict]:
     def loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         inputs, labels = batch
         logits = model(inputs).float()
-        weight = deepmar_weights(labels, positive_ratio.to(labels.device)) if cfg.attributes.weighted_loss else None
+        weight = (
+            deepmar_weights(labels, positive_ratio.to(labels.device))
+            if cfg.attributes.weighted_loss
+            else None
+        )
         bce = F.binary_cross_entropy_with_logits(logits, labels, weight=weight)
         return {"loss": bce, "loss_bce": bce}
 
     return loss
 
 
-def _evaluator(test_set: Dataset, sets: AttributeSets, cfg: AttributesConfig,
-               device: torch.device) -> Callable[[nn.Module, RunDir], dict[str, float]]:
+def _evaluator(
+    test_set: Dataset, sets: AttributeSets, cfg: AttributesConfig, device: torch.device
+) -> Callable[[nn.Module, RunDir], dict[str, float]]:
     def evaluate(model: nn.Module, run: RunDir) -> dict[str, float]:
-        logits = extract_features(model, test_set, device=device, batch_size=cfg.train.eval_batch_size,
-                                  num_workers=cfg.train.num_workers, amp=cfg.train.amp)
+        logits = extract_features(
+            model,
+            test_set,
+            device=device,
+            batch_size=cfg.train.eval_batch_size,
+            num_workers=cfg.train.num_workers,
+            amp=cfg.train.amp,
+        )
         scores = torch.sigmoid(logits).numpy()
-        np.savez(run.path / "predictions.npz", scores=scores, labels=sets.test.labels.astype(np.uint8),
-                 attributes=np.array(sets.names))
-        save_attribute_picture(scores, sets.test, sets.names, run.pictures / "attributes.png",
-                               threshold=cfg.attributes.threshold)
+        np.savez(
+            run.path / "predictions.npz",
+            scores=scores,
+            labels=sets.test.labels.astype(np.uint8),
+            attributes=np.array(sets.names),
+        )
+        save_attribute_picture(
+            scores, sets.test, sets.names, run.pictures / "attributes.png", threshold=cfg.attributes.threshold
+        )
         return attribute_metrics(scores, sets.test.labels, cfg.attributes.threshold)
 
     return evaluate
 
 
-def _frozen_features(backbone: Backbone, sets: AttributeSets, cfg: AttributesConfig,
-                     device: torch.device) -> tuple[TensorDataset, TensorDataset]:
+def _frozen_features(
+    backbone: Backbone, sets: AttributeSets, cfg: AttributesConfig, device: torch.device
+) -> tuple[TensorDataset, TensorDataset]:
     """(train, test) datasets of precomputed embeddings [N, D] with their labels [N, A]."""
     transform = eval_transform(cfg.model.img_size)
     backbone.to(device)
     with eval_mode(backbone):
-        feats = [extract_features(backbone, AttributeImages(items, transform), device=device,
-                                  batch_size=cfg.train.eval_batch_size, num_workers=cfg.train.num_workers,
-                                  amp=cfg.train.amp) for items in (sets.train, sets.test)]
-    return (TensorDataset(feats[0], torch.from_numpy(sets.train.labels)),
-            TensorDataset(feats[1], torch.from_numpy(sets.test.labels)))
+        feats = [
+            extract_features(
+                backbone,
+                AttributeImages(items, transform),
+                device=device,
+                batch_size=cfg.train.eval_batch_size,
+                num_workers=cfg.train.num_workers,
+                amp=cfg.train.amp,
+            )
+            for items in (sets.train, sets.test)
+        ]
+    return (
+        TensorDataset(feats[0], torch.from_numpy(sets.train.labels)),
+        TensorDataset(feats[1], torch.from_numpy(sets.test.labels)),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,25 +138,39 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown attribute protocol {cfg.protocol!r}; known: {', '.join(PROTOCOLS)}")
     device = select_device(cfg.train.device)
     sets = read_attributes(cfg.data, cfg.format, cfg.attributes.peta_split if cfg.format == "peta" else "")
-    log.info("%s: %d train, %d test images, %d attributes", cfg.data, len(sets.train.paths),
-             len(sets.test.paths), len(sets.names))
+    log.info(
+        "%s: %d train, %d test images, %d attributes",
+        cfg.data,
+        len(sets.train.paths),
+        len(sets.test.paths),
+        len(sets.names),
+    )
     backbone = load_eval_backbone(cfg.model, finetune=cfg.protocol == "finetune")
     if len(sets.train.paths) < cfg.train.batch_size:
-        raise ValueError(f"train.batch_size {cfg.train.batch_size} exceeds the {len(sets.train.paths)} training images")
+        raise ValueError(
+            f"train.batch_size {cfg.train.batch_size} exceeds the {len(sets.train.paths)} training images"
+        )
     run_dir = open_run(cfg)
     num_attributes = len(sets.names)
     if cfg.protocol == "linear":
         train_set, test_set = _frozen_features(backbone, sets, cfg, device)
         model, decay_root = AttributeModel(None, backbone.embed_dim, num_attributes), None
     else:
-        train_set = AttributeImages(sets.train, train_transform(cfg.model.img_size, erasing=cfg.attributes.erasing))
+        train_set = AttributeImages(
+            sets.train, train_transform(cfg.model.img_size, erasing=cfg.attributes.erasing)
+        )
         test_set = AttributeImages(sets.test, eval_transform(cfg.model.img_size))
         model, decay_root = AttributeModel(backbone, backbone.embed_dim, num_attributes), backbone.model
     n = len(sets.train.paths)
     parts = TaskParts(
-        model=model, evaluate=_evaluator(test_set, sets, cfg, device), train_set=train_set, backbone=decay_root,
+        model=model,
+        evaluate=_evaluator(test_set, sets, cfg, device),
+        train_set=train_set,
+        backbone=decay_root,
         loss=_loss_fn(cfg, torch.from_numpy(sets.train.labels.mean(0))),
-        epoch_batches=lambda epoch: shuffled_batches(n, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch),
+        epoch_batches=lambda epoch: shuffled_batches(
+            n, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
+        ),
     )
     run_task(parts, cfg, run_dir, device=device, resume=args.resume)
     return 0

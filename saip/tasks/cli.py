@@ -22,8 +22,11 @@ TASKS: dict[str, str] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", choices=list(TASKS), help="downstream task")
-    parser.add_argument("task_args", nargs=argparse.REMAINDER,
-                        help="the task's options (saip eval TASK --help) and key=value overrides")
+    parser.add_argument(
+        "task_args",
+        nargs=argparse.REMAINDER,
+        help="the task's options (saip eval TASK --help) and key=value overrides",
+    )
 
 
 def parse_task_args(task: str, argv: list[str]) -> argparse.Namespace:

@@ -90,16 +90,26 @@ def add_eval_arguments(parser: argparse.ArgumentParser, *, formats: list[str], p
 
 # argparse attribute -> config key; flags left unset keep the config's value.
 _FLAGS = {
-    "data": "data", "format": "format", "protocol": "protocol", "out": "out", "weights": "model.weights",
-    "device": "train.device", "batch_size": "train.batch_size", "seed": "train.seed",
-    "max_steps": "train.max_steps", "log_every": "train.log_every",
+    "data": "data",
+    "format": "format",
+    "protocol": "protocol",
+    "out": "out",
+    "weights": "model.weights",
+    "device": "train.device",
+    "batch_size": "train.batch_size",
+    "seed": "train.seed",
+    "max_steps": "train.max_steps",
+    "log_every": "train.log_every",
 }
 
 
 def load_eval_config(schema: type[T], args: argparse.Namespace) -> T:
     """defaults < `--config` file < flags < `key=value` overrides, type-checked against `schema`."""
-    flags = [f"{key}={_quote(getattr(args, attr))}" for attr, key in _FLAGS.items()
-             if getattr(args, attr, None) is not None]
+    flags = [
+        f"{key}={_quote(getattr(args, attr))}"
+        for attr, key in _FLAGS.items()
+        if getattr(args, attr, None) is not None
+    ]
     cfg = load_config(schema, getattr(args, "config", None), [*flags, *getattr(args, "overrides", [])])
     if not cfg.data:
         raise ValueError("no dataset given: pass --data ROOT (or data=ROOT)")

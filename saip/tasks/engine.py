@@ -97,7 +97,9 @@ def open_run(cfg: EvalConfig) -> RunDir:
     run = RunDir(out)
     stale = run.path / METRICS_FILE
     if stale.exists():
-        log.info("removing the previous %s in %s: it is rewritten only when this run completes", METRICS_FILE, out)
+        log.info(
+            "removing the previous %s in %s: it is rewritten only when this run completes", METRICS_FILE, out
+        )
         stale.unlink()
     run.save_config(cfg)
     return run
@@ -130,23 +132,34 @@ def _resume_path(run: RunDir, resume: str | None) -> Path | None:
 
 
 def _save(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, step: int, keep: int) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "step": step, "rng": rng_state()}
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "step": step,
+        "rng": rng_state(),
+    }
     save_atomic(state, run.checkpoints / f"step_{step:07d}.pt")
     save_atomic(state, run.checkpoints / "last.pt")
     prune_checkpoints(run.checkpoints, keep)
 
 
-def _batches(parts: TaskParts, cfg: EvalConfig, epoch: int, offset: int,
-             device: torch.device) -> Iterator[tuple[int, Batch]]:
+def _batches(
+    parts: TaskParts, cfg: EvalConfig, epoch: int, offset: int, device: torch.device
+) -> Iterator[tuple[int, Batch]]:
     """(batch size, batch) for one epoch from `offset` on; index lists are fixed by (seed, epoch)."""
     index_batches = parts.epoch_batches(epoch)[offset:]  # type: ignore[misc]
     # Own generator: creating the loader must not draw from the global RNG, or a run resumed
     # mid-epoch would drift from the uninterrupted one (exact with num_workers=0; with workers, their
     # augmentation RNG restarts at the resumed batch).
     generator = torch.Generator().manual_seed(cfg.train.seed * 100_003 + epoch)
-    loader = DataLoader(parts.train_set, batch_sampler=index_batches,  # type: ignore[arg-type]
-                        num_workers=cfg.train.num_workers, collate_fn=parts.collate,
-                        pin_memory=device.type == "cuda", generator=generator)
+    loader = DataLoader(
+        parts.train_set,
+        batch_sampler=index_batches,  # type: ignore[arg-type]
+        num_workers=cfg.train.num_workers,
+        collate_fn=parts.collate,
+        pin_memory=device.type == "cuda",
+        generator=generator,
+    )
     for indices, batch in zip(index_batches, loader, strict=True):
         yield len(indices), to_device(batch, device)
 
@@ -166,8 +179,15 @@ def _restore(run: RunDir, resume: str | None, model: nn.Module, optimizer: torch
     return step
 
 
-def _step(parts: TaskParts, model: nn.Module, optimizer: torch.optim.Optimizer, batch: Batch, lr: float,
-          cfg: EvalConfig, device: torch.device) -> tuple[dict[str, Tensor], Tensor]:
+def _step(
+    parts: TaskParts,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    lr: float,
+    cfg: EvalConfig,
+    device: torch.device,
+) -> tuple[dict[str, Tensor], Tensor]:
     """One optimizer step at learning rate `lr` (x each group's layer-decay scale); (losses, grad norm)."""
     for group in optimizer.param_groups:
         group["lr"] = lr * group["lr_scale"]
@@ -175,8 +195,10 @@ def _step(parts: TaskParts, model: nn.Module, optimizer: torch.optim.Optimizer, 
     with autocast(device, cfg.train.amp):
         losses = parts.loss(model, batch)  # type: ignore[misc]
     if not torch.isfinite(losses["loss"]):
-        raise RuntimeError(f"loss is {losses['loss'].item()}; the last good checkpoint is kept "
-                           "(lower optim.lr or raise optim.warmup_epochs)")
+        raise RuntimeError(
+            f"loss is {losses['loss'].item()}; the last good checkpoint is kept "
+            "(lower optim.lr or raise optim.warmup_epochs)"
+        )
     optimizer.zero_grad(set_to_none=True)
     losses["loss"].backward()
     clip = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else math.inf
@@ -185,7 +207,9 @@ def _step(parts: TaskParts, model: nn.Module, optimizer: torch.optim.Optimizer, 
     return losses, grad_norm
 
 
-def fit(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device, resume: str | None = None) -> int:
+def fit(
+    parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device, resume: str | None = None
+) -> int:
     """Train `parts.model` on its loss; returns the last optimizer step reached."""
     if parts.train_set is None or parts.epoch_batches is None or parts.loss is None:
         raise ValueError("this task's protocol has no training set, batches or loss to fit")
@@ -208,8 +232,15 @@ def fit(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
             bar.update(1)
             if step % cfg.train.log_every == 0 or step == stop:
                 now = time.perf_counter()
-                run.log({**{k: v.detach() for k, v in losses.items()}, "lr": lr, "grad_norm": grad_norm,
-                         "images_per_s": seen / max(now - tick, 1e-9)}, step=step)
+                run.log(
+                    {
+                        **{k: v.detach() for k, v in losses.items()},
+                        "lr": lr,
+                        "grad_norm": grad_norm,
+                        "images_per_s": seen / max(now - tick, 1e-9),
+                    },
+                    step=step,
+                )
                 bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
                 tick, seen = now, 0
             if step % cfg.train.checkpoint_every == 0 or step == stop:
@@ -242,8 +273,15 @@ def write_metrics(run: RunDir, metrics: dict[str, Any], *, step: int = 0) -> dic
     return checked
 
 
-def run_task(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.device,
-             resume: str | None = None, train: bool = True) -> dict[str, Metric]:
+def run_task(
+    parts: TaskParts,
+    cfg: EvalConfig,
+    run: RunDir,
+    *,
+    device: torch.device,
+    resume: str | None = None,
+    train: bool = True,
+) -> dict[str, Metric]:
     """Train when `train`, evaluate, then write `metrics.json` (last, so only a complete run has one)."""
     try:
         step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
@@ -251,8 +289,11 @@ def run_task(parts: TaskParts, cfg: EvalConfig, run: RunDir, *, device: torch.de
         with torch.no_grad(), autocast(device, cfg.train.amp):
             raw = parts.evaluate(model, run)
         metrics = write_metrics(run, raw, step=step)
-        log.info("%s: %s", run.path / METRICS_FILE,
-                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+        log.info(
+            "%s: %s",
+            run.path / METRICS_FILE,
+            ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)),
+        )
         return metrics
     finally:
         run.close()

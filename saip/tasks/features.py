@@ -28,12 +28,24 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
 
 
 @torch.no_grad()
-def extract_features(model: Callable[[Tensor], Tensor], dataset: Dataset, *, device: torch.device,
-                     batch_size: int, num_workers: int = 0, flip: bool = False,
-                     amp: bool = True) -> Tensor:
+def extract_features(
+    model: Callable[[Tensor], Tensor],
+    dataset: Dataset,
+    *,
+    device: torch.device,
+    batch_size: int,
+    num_workers: int = 0,
+    flip: bool = False,
+    amp: bool = True,
+) -> Tensor:
     """[N, D] fp32 features on the CPU, in dataset order; item 0 of each sample is the image."""
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
     chunks = []
     for batch in loader:
         images = batch[0].to(device, non_blocking=True)

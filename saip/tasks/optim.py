@@ -28,12 +28,15 @@ def build_optimizer(model: nn.Module, backbone: nn.Module | None, cfg: EvalOptim
     in_backbone: set[int] = set()
     if backbone is not None:
         skip = backbone.no_weight_decay() if hasattr(backbone, "no_weight_decay") else set()
-        groups = param_groups_layer_decay(backbone, weight_decay=cfg.weight_decay, no_weight_decay_list=skip,
-                                          layer_decay=cfg.layer_decay)
+        groups = param_groups_layer_decay(
+            backbone, weight_decay=cfg.weight_decay, no_weight_decay_list=skip, layer_decay=cfg.layer_decay
+        )
         in_backbone = {id(p) for p in backbone.parameters()}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in in_backbone]
-    for decay, params in ((cfg.weight_decay, [p for p in rest if p.ndim > 1]),
-                          (0.0, [p for p in rest if p.ndim <= 1])):
+    for decay, params in (
+        (cfg.weight_decay, [p for p in rest if p.ndim > 1]),
+        (0.0, [p for p in rest if p.ndim <= 1]),
+    ):
         if params:
             groups.append({"params": params, "weight_decay": decay, "lr_scale": 1.0})
     if not groups:

@@ -68,14 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def part_loss(model: DenseModel, batch: dict[str, Tensor]) -> dict[str, Tensor]:
     """Pixel cross-entropy at input resolution, ignoring 255 (padding and unlabelled pixels)."""
-    logits = F.interpolate(model(batch["image"]).float(), size=batch["label"].shape[-2:], mode="bilinear",
-                           align_corners=False)
+    logits = F.interpolate(
+        model(batch["image"]).float(), size=batch["label"].shape[-2:], mode="bilinear", align_corners=False
+    )
     ce = F.cross_entropy(logits, batch["label"], ignore_index=IGNORE)
     return {"loss": ce, "loss_ce": ce}
 
 
 def make_evaluate(val_set: LIPDataset, cfg: ParsingConfig) -> Callable[[DenseModel, RunDir], dict[str, Any]]:
     """The engine's `evaluate`: one confusion matrix over the set at original resolution + a picture."""
+
     def evaluate(model: DenseModel, run: RunDir) -> dict[str, Any]:
         device = next(model.parameters()).device
         index = swap_index(len(LIP_CLASSES), LIP_PAIRS)
@@ -84,14 +86,18 @@ def make_evaluate(val_set: LIPDataset, cfg: ParsingConfig) -> Callable[[DenseMod
         for batch in eval_loader(val_set, cfg):
             images = batch["image"].to(device)
             logits = flip_test(model, images, index) if cfg.parsing.flip_test else model(images)
-            logits = F.interpolate(logits.float(), size=images.shape[-2:], mode="bilinear", align_corners=False)
+            logits = F.interpolate(
+                logits.float(), size=images.shape[-2:], mode="bilinear", align_corners=False
+            )
             for i, sample in enumerate(batch["index"].tolist()):
                 label, matrix = val_set.original(sample)
                 confusion.update(warp_back(logits[i], matrix, tuple(label.shape)).argmax(0).cpu(), label)
                 if len(shown) < cfg.parsing.pictures:
                     shown.append((batch["image"][i], batch["label"][i], logits[i].argmax(0).cpu()))
         if shown:
-            parsing_picture(*map(torch.stack, zip(*shown, strict=True)), len(LIP_CLASSES), run.pictures / "parsing.png")
+            parsing_picture(
+                *map(torch.stack, zip(*shown, strict=True)), len(LIP_CLASSES), run.pictures / "parsing.png"
+            )
         return segmentation_metrics(confusion.counts)
 
     return evaluate
@@ -108,8 +114,12 @@ def run(args: argparse.Namespace) -> int:
     head = PartHead(backbone.embed_dim, backbone.mid_dim, len(LIP_CLASSES), cfg.parsing.head_width)
     model = DenseModel(backbone, head, mid=True, frozen=cfg.protocol == "frozen")
     size = tuple(cfg.model.img_size)
-    log.info("LIP: %d train / %d val images, input %s, %s", len(train_files), len(val_files), size, cfg.protocol)
-    train_set = LIPDataset(train_files, size, train=True, scale=cfg.parsing.scale, rotation=cfg.parsing.rotation)
+    log.info(
+        "LIP: %d train / %d val images, input %s, %s", len(train_files), len(val_files), size, cfg.protocol
+    )
+    train_set = LIPDataset(
+        train_files, size, train=True, scale=cfg.parsing.scale, rotation=cfg.parsing.rotation
+    )
     val_set = LIPDataset(val_files, size)
     run_dir = open_run(cfg)
     parts = dense_parts(cfg, model, train_set, part_loss, make_evaluate(val_set, cfg))

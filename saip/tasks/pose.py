@@ -102,9 +102,11 @@ def instance_score(scores: np.ndarray, box_score: float, threshold: float) -> fl
     return float(confident.mean()) * box_score if confident.size else 0.0
 
 
-def make_evaluate(val_set: TopDownDataset, gt: dict[str, Any], kpset: KeypointSet,
-                  cfg: PoseConfig) -> Callable[[DenseModel, RunDir], dict[str, Any]]:
+def make_evaluate(
+    val_set: TopDownDataset, gt: dict[str, Any], kpset: KeypointSet, cfg: PoseConfig
+) -> Callable[[DenseModel, RunDir], dict[str, Any]]:
     """The engine's `evaluate`: predictions -> keypoints_results.json -> OKS metrics + a picture."""
+
     def evaluate(model: DenseModel, run: RunDir) -> dict[str, Any]:
         device = next(model.parameters()).device
         flip_index = kpset.flip_index() if cfg.pose.flip_test else None
@@ -118,8 +120,14 @@ def make_evaluate(val_set: TopDownDataset, gt: dict[str, Any], kpset: KeypointSe
             for i, index in enumerate(batch["index"].tolist()):
                 inst = val_set.instances[index]
                 s = scores[i].numpy()
-                results.append(make_result(inst.image_id, np.concatenate([in_image[i].numpy(), s[:, None]], 1),
-                                           instance_score(s, inst.score, cfg.pose.point_score_thr), kpset))
+                results.append(
+                    make_result(
+                        inst.image_id,
+                        np.concatenate([in_image[i].numpy(), s[:, None]], 1),
+                        instance_score(s, inst.score, cfg.pose.point_score_thr),
+                        kpset,
+                    )
+                )
             if not drawn and cfg.pose.pictures > 0:
                 n = cfg.pose.pictures
                 pose_picture(batch["image"][:n], points[:n], batch["points"][:n], run.pictures / "pose.png")
@@ -151,9 +159,17 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(cfg.train.device)
     head = HeatmapHead(backbone.embed_dim, kpset.num, final_stride(backbone), cfg.pose.head_width)
     model = DenseModel(backbone, head, mid=False, frozen=cfg.protocol == "frozen")
-    log.info("%s: %d train / %d val people, input %s, %s", kpset.name, len(train_instances), len(val_instances),
-             size, cfg.protocol)
-    train_set = TopDownDataset(train_instances, kpset, size, augment=cfg.pose.augment, sigma=cfg.pose.heatmap_sigma)
+    log.info(
+        "%s: %d train / %d val people, input %s, %s",
+        kpset.name,
+        len(train_instances),
+        len(val_instances),
+        size,
+        cfg.protocol,
+    )
+    train_set = TopDownDataset(
+        train_instances, kpset, size, augment=cfg.pose.augment, sigma=cfg.pose.heatmap_sigma
+    )
     val_set = TopDownDataset(val_instances, kpset, size, sigma=cfg.pose.heatmap_sigma)
     run_dir = open_run(cfg)
     parts = dense_parts(cfg, model, train_set, heatmap_loss, make_evaluate(val_set, gt_val, kpset, cfg))

@@ -48,12 +48,23 @@ PROTOCOLS = ["frozen", "finetune"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
     add_eval_arguments(parser, formats=FORMATS, protocols=PROTOCOLS)
-    parser.add_argument("--save-features", action="store_true", default=None,
-                        help="write features.npz with the features the metrics were computed from")
+    parser.add_argument(
+        "--save-features",
+        action="store_true",
+        default=None,
+        help="write features.npz with the features the metrics were computed from",
+    )
 
 
-def frozen_probe(backbone: Backbone, data_root: str | Path, *, device: torch.device, batch_size: int = 64,
-                 img_size: tuple[int, int] = (256, 128), num_workers: int = 0) -> dict[str, float]:
+def frozen_probe(
+    backbone: Backbone,
+    data_root: str | Path,
+    *,
+    device: torch.device,
+    batch_size: int = 64,
+    img_size: tuple[int, int] = (256, 128),
+    num_workers: int = 0,
+) -> dict[str, float]:
     """Frozen ReID protocol on a Market-1501-layout folder (query vs bounding_box_test), no training.
 
     The backbone's train/eval mode is left as it was found; returns the `retrieval_metrics` dict.
@@ -61,8 +72,16 @@ def frozen_probe(backbone: Backbone, data_root: str | Path, *, device: torch.dev
     sets = read_market1501(data_root, splits=("query", "gallery"))
     transform = eval_transform(img_size)
     with eval_mode(backbone):
-        feats = [extract_features(backbone, ReidImages(sets[s], transform), device=device, batch_size=batch_size,
-                                  num_workers=num_workers) for s in ("query", "gallery")]
+        feats = [
+            extract_features(
+                backbone,
+                ReidImages(sets[s], transform),
+                device=device,
+                batch_size=batch_size,
+                num_workers=num_workers,
+            )
+            for s in ("query", "gallery")
+        ]
     q, g = sets["query"], sets["gallery"]
     return retrieval_metrics(cosine_distance(*feats), q.pids, g.pids, q.camids, g.camids)
 
@@ -72,9 +91,14 @@ def _distances(q: Tensor, g: Tensor, cfg: ReidConfig) -> Tensor:
     if not cfg.reid.rerank:
         return dist
     section = cfg.reid
-    reranked = k_reciprocal_rerank(dist.numpy(), cosine_distance(q, q).clamp(min=0).numpy(),
-                                   cosine_distance(g, g).clamp(min=0).numpy(), k1=section.rerank_k1,
-                                   k2=section.rerank_k2, lambda_value=section.rerank_lambda)
+    reranked = k_reciprocal_rerank(
+        dist.numpy(),
+        cosine_distance(q, q).clamp(min=0).numpy(),
+        cosine_distance(g, g).clamp(min=0).numpy(),
+        k1=section.rerank_k1,
+        k2=section.rerank_k2,
+        lambda_value=section.rerank_lambda,
+    )
     return torch.from_numpy(reranked)
 
 
@@ -82,17 +106,34 @@ def _evaluator(sets: ReidSets, cfg: ReidConfig, device: torch.device) -> Evaluat
     transform = eval_transform(cfg.model.img_size)
 
     def evaluate(model: nn.Module, run: RunDir) -> dict[str, float]:
-        q_feats, g_feats = (extract_features(model, ReidImages(items, transform), device=device,
-                                             batch_size=cfg.train.eval_batch_size, flip=cfg.reid.flip_test,
-                                             num_workers=cfg.train.num_workers, amp=cfg.train.amp)
-                            for items in (sets.query, sets.gallery))
+        q_feats, g_feats = (
+            extract_features(
+                model,
+                ReidImages(items, transform),
+                device=device,
+                batch_size=cfg.train.eval_batch_size,
+                flip=cfg.reid.flip_test,
+                num_workers=cfg.train.num_workers,
+                amp=cfg.train.amp,
+            )
+            for items in (sets.query, sets.gallery)
+        )
         q, g = sets.query, sets.gallery
         dist = _distances(q_feats, g_feats, cfg)
         if cfg.reid.save_features:
-            np.savez(run.path / "features.npz", query_feats=q_feats.numpy(), gallery_feats=g_feats.numpy(),
-                     query_pids=q.pids, query_camids=q.camids, gallery_pids=g.pids, gallery_camids=g.camids)
+            np.savez(
+                run.path / "features.npz",
+                query_feats=q_feats.numpy(),
+                gallery_feats=g_feats.numpy(),
+                query_pids=q.pids,
+                query_camids=q.camids,
+                gallery_pids=g.pids,
+                gallery_camids=g.camids,
+            )
         if cfg.reid.picture_queries > 0:
-            save_ranking_picture(dist, q, g, run.pictures / "reid_ranking.png", num_queries=cfg.reid.picture_queries)
+            save_ranking_picture(
+                dist, q, g, run.pictures / "reid_ranking.png", num_queries=cfg.reid.picture_queries
+            )
         return retrieval_metrics(dist, q.pids, g.pids, q.camids, g.camids)
 
     return evaluate
@@ -102,8 +143,13 @@ def _frozen_model(backbone: Backbone, sets: ReidSets, cfg: ReidConfig, device: t
     if not cfg.reid.bnneck:
         return backbone
     backbone.to(device).eval()
-    train = extract_features(backbone, ReidImages(sets.train, eval_transform(cfg.model.img_size)), device=device,
-                             batch_size=cfg.train.eval_batch_size, num_workers=cfg.train.num_workers)
+    train = extract_features(
+        backbone,
+        ReidImages(sets.train, eval_transform(cfg.model.img_size)),
+        device=device,
+        batch_size=cfg.train.eval_batch_size,
+        num_workers=cfg.train.num_workers,
+    )
     return Standardize(backbone, train.mean(0), train.std(0))
 
 
@@ -111,8 +157,10 @@ def _finetune_parts(backbone: Backbone, sets: ReidSets, cfg: ReidConfig, evaluat
     section = cfg.reid
     k = section.num_instances
     if cfg.train.batch_size % k or cfg.train.batch_size // k < 2:
-        raise ValueError(f"train.batch_size ({cfg.train.batch_size}) must be P x K with P >= 2 identities "
-                         f"and K = reid.num_instances = {k}")
+        raise ValueError(
+            f"train.batch_size ({cfg.train.batch_size}) must be P x K with P >= 2 identities "
+            f"and K = reid.num_instances = {k}"
+        )
     train = sets.train.relabelled()
     model = ReidModel(backbone, backbone.embed_dim, train.num_ids)
     triplet = TripletLoss(section.triplet_margin)
@@ -126,10 +174,14 @@ def _finetune_parts(backbone: Backbone, sets: ReidSets, cfg: ReidConfig, evaluat
         return {"loss": total, "loss_id": id_loss, "loss_triplet": tri_loss}
 
     return TaskParts(
-        model=model, evaluate=evaluate, loss=loss, backbone=backbone.model,
+        model=model,
+        evaluate=evaluate,
+        loss=loss,
+        backbone=backbone.model,
         train_set=ReidImages(train, train_transform(cfg.model.img_size, erasing=section.erasing)),
-        epoch_batches=lambda epoch: pk_batches(train.pids, cfg.train.batch_size // k, k, seed=cfg.train.seed,
-                                               epoch=epoch),
+        epoch_batches=lambda epoch: pk_batches(
+            train.pids, cfg.train.batch_size // k, k, seed=cfg.train.seed, epoch=epoch
+        ),
     )
 
 
@@ -141,8 +193,14 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown ReID protocol {cfg.protocol!r}; known: {', '.join(PROTOCOLS)}")
     device = select_device(cfg.train.device)
     sets = read_reid(cfg.data, cfg.format)
-    log.info("%s: %d train images (%d ids), %d query, %d gallery", cfg.data, len(sets.train),
-             sets.train.num_ids, len(sets.query), len(sets.gallery))
+    log.info(
+        "%s: %d train images (%d ids), %d query, %d gallery",
+        cfg.data,
+        len(sets.train),
+        sets.train.num_ids,
+        len(sets.query),
+        len(sets.gallery),
+    )
     finetune = cfg.protocol == "finetune"
     backbone = load_eval_backbone(cfg.model, finetune=finetune)
     evaluate = _evaluator(sets, cfg, device)

@@ -23,8 +23,15 @@ def _thumb(path: Path, colour: tuple[int, int, int]) -> Image.Image:
     return ImageOps.expand(small, border=BORDER, fill=colour)
 
 
-def save_ranking_picture(dist: torch.Tensor, query: ReidList, gallery: ReidList, path: str | Path, *,
-                         num_queries: int = 8, top: int = 10) -> Path:
+def save_ranking_picture(
+    dist: torch.Tensor,
+    query: ReidList,
+    gallery: ReidList,
+    path: str | Path,
+    *,
+    num_queries: int = 8,
+    top: int = 10,
+) -> Path:
     """One row per query (grey frame), then its `top` valid gallery matches; written as PNG."""
     picks = np.linspace(0, len(query) - 1, min(num_queries, len(query))).round().astype(int)
     cell_h, cell_w = THUMB[0] + 2 * BORDER, THUMB[1] + 2 * BORDER

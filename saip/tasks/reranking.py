@@ -19,8 +19,9 @@ def _reciprocal(rank: np.ndarray, i: int, k: int) -> np.ndarray:
     return forward[(backward == i).any(1)]
 
 
-def k_reciprocal_rerank(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, *, k1: int = 20, k2: int = 6,
-                        lambda_value: float = 0.3) -> np.ndarray:
+def k_reciprocal_rerank(
+    q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, *, k1: int = 20, k2: int = 6, lambda_value: float = 0.3
+) -> np.ndarray:
     """Re-ranked [Q, G] distances from the query-gallery, query-query and gallery-gallery distances.
 
     Args:
@@ -30,8 +31,9 @@ def k_reciprocal_rerank(q_g: np.ndarray, q_q: np.ndarray, g_g: np.ndarray, *, k1
     """
     n_q, n_g = q_g.shape
     if q_q.shape != (n_q, n_q) or g_g.shape != (n_g, n_g):
-        raise ValueError(f"re-ranking needs [Q, Q], [G, G] distances matching {q_g.shape}, "
-                         f"got {q_q.shape} and {g_g.shape}")
+        raise ValueError(
+            f"re-ranking needs [Q, Q], [G, G] distances matching {q_g.shape}, got {q_q.shape} and {g_g.shape}"
+        )
     n = n_q + n_g
     full = np.block([[q_q, q_g], [q_g.T, g_g]]).astype(np.float32)
     full /= np.maximum(full.max(1, keepdims=True), 1e-12)  # each row scaled to [0, 1]; keeps every ranking

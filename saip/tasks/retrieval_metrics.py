@@ -52,8 +52,14 @@ def _order_keys(dist: np.ndarray) -> np.ndarray:
     return rows | (ordered << _INDEX_BITS) | np.arange(dist.shape[1], dtype=np.int64)[None, :]
 
 
-def _chunk_sums(dist: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray, g_pids: np.ndarray,
-                g_cams: np.ndarray, ranks: Sequence[int]) -> tuple[np.ndarray, int]:
+def _chunk_sums(
+    dist: np.ndarray,
+    q_pids: np.ndarray,
+    q_cams: np.ndarray,
+    g_pids: np.ndarray,
+    g_cams: np.ndarray,
+    ranks: Sequence[int],
+) -> tuple[np.ndarray, int]:
     """Sums over the chunk's queries with a valid match of (AP, INP, CMC@k...), and their count."""
     same_pid = g_pids[None, :] == q_pids[:, None]
     valid = (g_pids != JUNK_PID)[None, :] & ~(same_pid & (g_cams[None, :] == q_cams[:, None]))
@@ -79,16 +85,28 @@ def _chunk_sums(dist: np.ndarray, q_pids: np.ndarray, q_cams: np.ndarray, g_pids
     return np.array([ap.sum(), inp.sum(), *cmc], dtype=np.float64), int(has.sum())
 
 
-def retrieval_metrics(dist: Tensor | np.ndarray, q_pids: ArrayLike, g_pids: ArrayLike, q_camids: ArrayLike,
-                      g_camids: ArrayLike, *, ranks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
+def retrieval_metrics(
+    dist: Tensor | np.ndarray,
+    q_pids: ArrayLike,
+    g_pids: ArrayLike,
+    q_camids: ArrayLike,
+    g_camids: ArrayLike,
+    *,
+    ranks: Sequence[int] = (1, 5, 10),
+) -> dict[str, float]:
     """`{"mAP", "rank1", "rank5", "rank10", "mINP"}` (fractions) for a [Q, G] distance matrix."""
-    dist = np.ascontiguousarray(dist.detach().float().cpu().numpy() if isinstance(dist, Tensor)
-                                else np.asarray(dist, dtype=np.float32))
+    dist = np.ascontiguousarray(
+        dist.detach().float().cpu().numpy()
+        if isinstance(dist, Tensor)
+        else np.asarray(dist, dtype=np.float32)
+    )
     q_pids, g_pids, q_camids, g_camids = map(_as_int, (q_pids, g_pids, q_camids, g_camids))
     n_q, n_g = dist.shape if dist.ndim == 2 else (-1, -1)
     if (n_q, n_g) != (len(q_pids), len(g_pids)) or len(q_camids) != n_q or len(g_camids) != n_g:
-        raise ValueError(f"distance matrix {dist.shape} does not match {len(q_pids)} query and "
-                         f"{len(g_pids)} gallery labels ({len(q_camids)}, {len(g_camids)} cameras)")
+        raise ValueError(
+            f"distance matrix {dist.shape} does not match {len(q_pids)} query and "
+            f"{len(g_pids)} gallery labels ({len(q_camids)}, {len(g_camids)} cameras)"
+        )
     if n_g >= 1 << _INDEX_BITS:
         raise ValueError(f"gallery of {n_g} images exceeds the {1 << _INDEX_BITS} supported")
     sums, valid_queries = np.zeros(len(ranks) + 2), 0

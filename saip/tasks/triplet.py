@@ -28,7 +28,9 @@ class TripletLoss(nn.Module):
     def forward(self, feats: Tensor, labels: Tensor) -> Tensor:
         """feats [B, D], labels [B] -> scalar."""
         if feats.ndim != 2 or labels.shape != feats.shape[:1]:
-            raise ValueError(f"expected feats [B, D] and labels [B], got {tuple(feats.shape)}, {tuple(labels.shape)}")
+            raise ValueError(
+                f"expected feats [B, D] and labels [B], got {tuple(feats.shape)}, {tuple(labels.shape)}"
+            )
         dist = euclidean_distance(feats.float())
         same = labels[:, None] == labels[None, :]
         if same.all():

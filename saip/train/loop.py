@@ -49,15 +49,24 @@ class NonFiniteError(RuntimeError):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
-    parser.add_argument("--data", action="append", default=None,
-                        help="image folder, .txt list or WebDataset shards; repeat to combine "
-                             "(default: built-in synthetic people)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=None,
+        help="image folder, .txt list or WebDataset shards; repeat to combine "
+        "(default: built-in synthetic people)",
+    )
 
 
 def resolve_config(args: argparse.Namespace) -> PretrainConfig:
     """Defaults <- --config <- key=value <- explicit flags; then sanity checks."""
-    flags = {"train.batch_size": args.batch_size, "train.seed": args.seed, "train.log_every": args.log_every,
-             "train.device": args.device, "out": args.out}
+    flags = {
+        "train.batch_size": args.batch_size,
+        "train.seed": args.seed,
+        "train.log_every": args.log_every,
+        "train.device": args.device,
+        "out": args.out,
+    }
     overrides = list(args.overrides) + [f"{k}={v}" for k, v in flags.items() if v is not None]
     cfg = load_config(PretrainConfig, args.config, overrides)
     if args.data:
@@ -154,8 +163,12 @@ def share_cpu_cores(cfg: PretrainConfig, device: torch.device, d: Dist) -> None:
     cores = len(os.sched_getaffinity(0)) // max(d.world, 1)
     threads = max(1, min(torch.get_num_threads(), cores - cfg.data.num_workers))
     if threads != torch.get_num_threads():
-        log.info("CPU: %d compute thread(s) beside %d data worker(s) on %d core(s)",
-                 threads, cfg.data.num_workers, cores)
+        log.info(
+            "CPU: %d compute thread(s) beside %d data worker(s) on %d core(s)",
+            threads,
+            cfg.data.num_workers,
+            cores,
+        )
         torch.set_num_threads(threads)
 
 
@@ -165,19 +178,35 @@ def build_context(cfg: PretrainConfig, device: torch.device, d: Dist) -> StepCon
     teacher = ExpertEncoder(student).to(device)
     center = CSMCenter(cfg.csm.out_dim, cfg.csm.center_momentum).to(device)
     effective = cfg.train.batch_size * d.world * cfg.train.accum_steps
-    optimizer = build_optimizer(student, lr=scaled_lr(cfg.optim.base_lr, effective),
-                                weight_decay=cfg.optim.weight_decay, betas=tuple(cfg.optim.betas))
+    optimizer = build_optimizer(
+        student,
+        lr=scaled_lr(cfg.optim.base_lr, effective),
+        weight_decay=cfg.optim.weight_decay,
+        betas=tuple(cfg.optim.betas),
+    )
     precision = cfg.train.precision if device.type == "cuda" else "fp32"
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": None}[precision]
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     wrapped: torch.nn.Module = student
     if d.world > 1:
         every_part_used = cfg.csm.enabled and cfg.csr.enabled and cfg.css.enabled
-        wrapped = DistributedDataParallel(student, device_ids=[device.index] if device.type == "cuda" else None,
-                                          broadcast_buffers=False, find_unused_parameters=not every_part_used)
-    return StepContext(cfg=cfg, student=wrapped, teacher=teacher, center=center, optimizer=optimizer,
-                       scaler=scaler, device=device, amp_dtype=amp_dtype,
-                       csr_loss=CSRLoss(student.backbone.patch_size, cfg.csr.norm_pix_loss))
+        wrapped = DistributedDataParallel(
+            student,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            broadcast_buffers=False,
+            find_unused_parameters=not every_part_used,
+        )
+    return StepContext(
+        cfg=cfg,
+        student=wrapped,
+        teacher=teacher,
+        center=center,
+        optimizer=optimizer,
+        scaler=scaler,
+        device=device,
+        amp_dtype=amp_dtype,
+        csr_loss=CSRLoss(student.backbone.patch_size, cfg.csr.norm_pix_loss),
+    )
 
 
 def find_resume(run: RunDir, resume: str | None) -> Path | None:
@@ -194,9 +223,17 @@ def find_resume(run: RunDir, resume: str | None) -> Path | None:
 
 def save_checkpoint(run: RunDir, ctx: StepContext, step: int, spe: int, counters: Counters) -> None:
     accum = ctx.cfg.train.accum_steps
-    state = {**step_state(ctx), "step": step, "epoch": step // spe, "batch_in_epoch": step % spe * accum,
-             "rng": ckpt_io.rng_state(), "counters": counters.state(), "config": to_yaml(ctx.cfg),
-             "backbone": ctx.cfg.model.backbone, "img_size": list(ctx.cfg.model.img_size)}
+    state = {
+        **step_state(ctx),
+        "step": step,
+        "epoch": step // spe,
+        "batch_in_epoch": step % spe * accum,
+        "rng": ckpt_io.rng_state(),
+        "counters": counters.state(),
+        "config": to_yaml(ctx.cfg),
+        "backbone": ctx.cfg.model.backbone,
+        "img_size": list(ctx.cfg.model.img_size),
+    }
     ckpt_io.save_atomic(state, run.checkpoints / "last.pt")
     if step % ctx.cfg.train.checkpoint_every == 0:
         ckpt_io.save_atomic(state, run.checkpoints / f"step_{step:07d}.pt")
@@ -243,19 +280,31 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     if d.main and cfg.train.probe_data:
         root = probe_root(cfg, run)  # a missing probe set is an error now, not after hours
         if not (root / "query").is_dir() or not (root / "bounding_box_test").is_dir():
-            raise FileNotFoundError(f"probe set {root} needs query/ and bounding_box_test/ (Market-1501 layout)")
+            raise FileNotFoundError(
+                f"probe set {root} needs query/ and bounding_box_test/ (Market-1501 layout)"
+            )
     peak_lr = scaled_lr(cfg.optim.base_lr, cfg.train.batch_size * d.world * accum)
     if d.main:
-        log.info("run directory %s: %d steps (%d per epoch), peak lr %.3g, device %s, %d process(es)",
-                 run.path, total, spe, peak_lr, device, d.world)
+        log.info(
+            "run directory %s: %d steps (%d per epoch), peak lr %.3g, device %s, %d process(es)",
+            run.path,
+            total,
+            spe,
+            peak_lr,
+            device,
+            d.world,
+        )
 
     window = Window()
     bar = tqdm(total=stop_at, initial=step, disable=not d.main, unit="step", dynamic_ncols=True)
     last_result: StepResult | None = None
     while step < stop_at:
         epoch, start = step // spe, step % spe * accum
-        loader = first_loader if (epoch, start) == (0, 0) else build_pretrain_loader(
-            cfg, rank=d.rank, world_size=d.world, epoch=epoch, start_batch=start)
+        loader = (
+            first_loader
+            if (epoch, start) == (0, 0)
+            else build_pretrain_loader(cfg, rank=d.rank, world_size=d.world, epoch=epoch, start_batch=start)
+        )
         first_loader = None  # only reusable for a fresh epoch 0
         batches = iter(loader)
         for _ in range(spe - step % spe):
@@ -264,8 +313,9 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             for group in ctx.optimizer.param_groups:
                 group["lr"] = lr
             momentum = ema_momentum(step, total, cfg.teacher.momentum)
-            res = train_step(ctx, [next(batches) for _ in range(accum)], step,
-                             momentum=momentum, seed=cfg.train.seed)
+            res = train_step(
+                ctx, [next(batches) for _ in range(accum)], step, momentum=momentum, seed=cfg.train.seed
+            )
             step += 1
             seconds = time.perf_counter() - tic
             _count(counters, res, seconds, d, step, cfg.train.max_nonfinite)
@@ -274,11 +324,22 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             bar.update(1)
             if res.finite:
                 bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
-            record = _probe(run, ctx, step) if d.main and cfg.train.probe_data and (
-                step % cfg.train.probe_every == 0) else {}
+            record = (
+                _probe(run, ctx, step)
+                if d.main and cfg.train.probe_data and (step % cfg.train.probe_every == 0)
+                else {}
+            )
             if step % cfg.train.log_every == 0 or step == stop_at:
-                record.update({"epoch": epoch, "lr": lr, "momentum": momentum, "wd": cfg.optim.weight_decay,
-                               "teacher_temp": cfg.csm.teacher_temp, **window.flush()})
+                record.update(
+                    {
+                        "epoch": epoch,
+                        "lr": lr,
+                        "momentum": momentum,
+                        "wd": cfg.optim.weight_decay,
+                        "teacher_temp": cfg.csm.teacher_temp,
+                        **window.flush(),
+                    }
+                )
             if record:
                 run.log(record, step=step)
             if d.main and (step % cfg.train.checkpoint_every == 0 or step == stop_at):
@@ -294,7 +355,9 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     return 0
 
 
-def _count(counters: Counters, res: StepResult, seconds: float, d: Dist, step: int, max_nonfinite: int) -> None:
+def _count(
+    counters: Counters, res: StepResult, seconds: float, d: Dist, step: int, max_nonfinite: int
+) -> None:
     """Run totals and the non-finite policy: skip and count, stop after too many in a row."""
     counters.images_seen += res.images * d.world
     counters.images_skipped += res.skipped_images * d.world
@@ -306,9 +369,11 @@ def _count(counters: Counters, res: StepResult, seconds: float, d: Dist, step: i
     counters.nonfinite_streak += 1
     log.warning("step %d: non-finite loss, step skipped (%d in a row)", step, counters.nonfinite_streak)
     if counters.nonfinite_streak >= max_nonfinite:
-        raise NonFiniteError(f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping. "
-                             "The last checkpoint holds the last good weights; lower the lr or enable "
-                             "optim.clip_grad, then --resume auto")
+        raise NonFiniteError(
+            f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping. "
+            "The last checkpoint holds the last good weights; lower the lr or enable "
+            "optim.clip_grad, then --resume auto"
+        )
 
 
 def probe_root(cfg: PretrainConfig, run: RunDir) -> Path:
@@ -326,8 +391,12 @@ def probe_root(cfg: PretrainConfig, run: RunDir) -> Path:
 def _probe(run: RunDir, ctx: StepContext, step: int) -> dict[str, float]:
     from saip.tasks.reid import frozen_probe  # evaluation code only when a probe is configured
 
-    metrics = frozen_probe(ctx.teacher.backbone, probe_root(ctx.cfg, run), device=ctx.device,
-                           img_size=tuple(ctx.cfg.model.img_size))
+    metrics = frozen_probe(
+        ctx.teacher.backbone,
+        probe_root(ctx.cfg, run),
+        device=ctx.device,
+        img_size=tuple(ctx.cfg.model.img_size),
+    )
     log.info("step %d probe: mAP %.4f rank-1 %.4f", step, metrics["mAP"], metrics["rank1"])
     return {"probe_mAP": metrics["mAP"], "probe_rank1": metrics["rank1"]}
 
@@ -336,11 +405,20 @@ def _finish(run: RunDir, ctx: StepContext, cfg: PretrainConfig, step: int, count
     source = cfg.train.export
     module = ctx.teacher if source == "teacher" else ctx.module
     export_backbone(module.backbone, run.path, source=source)
-    summary = {"steps": step, "images_seen": counters.images_seen, "images_skipped": counters.images_skipped,
-               "steps_skipped_nonfinite": counters.steps_skipped_nonfinite,
-               "wall_time_s": round(counters.wall_time_s, 3)}
+    summary = {
+        "steps": step,
+        "images_seen": counters.images_seen,
+        "images_skipped": counters.images_skipped,
+        "steps_skipped_nonfinite": counters.steps_skipped_nonfinite,
+        "wall_time_s": round(counters.wall_time_s, 3),
+    }
     run.write_json("summary.json", summary)
     write_report(run)
-    log.info("done: %d steps, %d images (%d unreadable skipped, %d non-finite steps skipped); report: %s",
-             step, counters.images_seen, counters.images_skipped, counters.steps_skipped_nonfinite,
-             run.path / "report.md")
+    log.info(
+        "done: %d steps, %d images (%d unreadable skipped, %d non-finite steps skipped); report: %s",
+        step,
+        counters.images_seen,
+        counters.images_skipped,
+        counters.steps_skipped_nonfinite,
+        run.path / "report.md",
+    )

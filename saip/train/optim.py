@@ -12,8 +12,9 @@ def scaled_lr(base_lr: float, effective_batch: int) -> float:
     return base_lr * effective_batch / 256
 
 
-def build_optimizer(model: nn.Module, *, lr: float, weight_decay: float,
-                    betas: tuple[float, float]) -> torch.optim.AdamW:
+def build_optimizer(
+    model: nn.Module, *, lr: float, weight_decay: float, betas: tuple[float, float]
+) -> torch.optim.AdamW:
     """AdamW over trainable parameters; 1-D tensors (biases, norms) and tokens get no decay."""
     skip = {"cls_token", "pos_embed", "mask_token", "dist_token", "reg_token"}
     skip_names = {n for n, _ in model.named_parameters() if n.split(".")[-1] in skip}

@@ -54,8 +54,11 @@ def _cls_attention(qkv: tuple[Tensor, Tensor, Tensor], grid: tuple[int, int]) ->
 def _overlay(ax: plt.Axes, scene: np.ndarray, mask: np.ndarray, title: str, color: tuple[float, ...]) -> None:
     ax.imshow(scene)
     h, w = scene.shape[:2]
-    ax.imshow(np.dstack([np.broadcast_to(np.array(color), (*mask.shape, 3)), mask * 0.55]),
-              extent=(0, w, h, 0), interpolation="nearest")
+    ax.imshow(
+        np.dstack([np.broadcast_to(np.array(color), (*mask.shape, 3)), mask * 0.55]),
+        extent=(0, w, h, 0),
+        interpolation="nearest",
+    )
     ax.set_title(title, fontsize=7)
 
 
@@ -71,19 +74,36 @@ def save_step_pictures(path: Path, mb: MicroBatch, ctx: StepContext) -> Path:
     if out.csr_pred is not None and mb.csr_mask is not None:
         image = inp.csr_image[0]
         grid = out.csr_grid
-        mask = mb.csr_mask[0].cpu().float().reshape(grid).repeat_interleave(patch, 0).repeat_interleave(patch, 1)
+        mask = (
+            mb.csr_mask[0].cpu().float().reshape(grid).repeat_interleave(patch, 0).repeat_interleave(patch, 1)
+        )
         shown = to_image(image) * (1 - mask.numpy()[..., None] * 0.85)
         recon = _reconstruction(out.csr_pred[0], image, grid, patch, cfg.csr.norm_pix_loss)
-        rows.append([("CSR input", shown), ("CSR mask", mask.numpy()),
-                     ("CSR reconstruction", to_image(recon)), ("CSR target", to_image(image))])
+        rows.append(
+            [
+                ("CSR input", shown),
+                ("CSR mask", mask.numpy()),
+                ("CSR reconstruction", to_image(recon)),
+                ("CSR target", to_image(image)),
+            ]
+        )
     masks: list[tuple[str, np.ndarray, tuple[float, ...]]] = []
     if out.css_inst is not None:
         scene = to_image(batch["scene"][0])
         for key, logits in (("inst", out.css_inst), ("roi", out.css_roi)):
             masks.append((f"{key} true", batch[f"{key}_target"][0].float().numpy(), (0.1, 0.9, 0.1)))
-            masks.append((f"{key} predicted", torch.sigmoid(logits[0].detach().float()).cpu().numpy(), (0.9, 0.2, 0.1)))
-    attn = _cls_attention(mb.teacher.qkv[0], inp.globals_.shape[-2] // patch and
-                          (inp.globals_.shape[-2] // patch, inp.globals_.shape[-1] // patch)) if mb.teacher.qkv else None
+            masks.append(
+                (f"{key} predicted", torch.sigmoid(logits[0].detach().float()).cpu().numpy(), (0.9, 0.2, 0.1))
+            )
+    attn = (
+        _cls_attention(
+            mb.teacher.qkv[0],
+            inp.globals_.shape[-2] // patch
+            and (inp.globals_.shape[-2] // patch, inp.globals_.shape[-1] // patch),
+        )
+        if mb.teacher.qkv
+        else None
+    )
     ncols = max(len(rows[0]), 4, len(masks) + 1, (attn.shape[0] + 1) if attn is not None else 0)
     nrows = len(rows) + bool(masks) + (attn is not None)
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 2.6 * nrows), squeeze=False)

@@ -41,16 +41,27 @@ def write_report(run: RunDir) -> Path:
     summary = json.loads((run.path / "summary.json").read_text())
     pictures = sorted(run.pictures.glob("*.png"))
     last = records[-1] if records else {}
-    lines = [f"# SAIP pretraining report: `{run.path.name}`", "", "## Summary", "",
-             "| key | value |", "|---|---|"]
+    lines = [
+        f"# SAIP pretraining report: `{run.path.name}`",
+        "",
+        "## Summary",
+        "",
+        "| key | value |",
+        "|---|---|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in summary.items()]
     if last:
         lines += ["", "## Last logged step", "", "| key | value |", "|---|---|"]
         lines += [f"| {k} | {v:.5g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in last.items()]
     lines += ["", "## Curves", "", f"![loss curves]({curves.name})", ""]
     if pictures:
-        lines += ["## Latest pictures", "", "Views at their scales, CSR input / mask / reconstruction, "
-                  "CSS scene with true and predicted masks, teacher attention.", ""]
+        lines += [
+            "## Latest pictures",
+            "",
+            "Views at their scales, CSR input / mask / reconstruction, "
+            "CSS scene with true and predicted masks, teacher attention.",
+            "",
+        ]
         lines += [f"![{p.stem}](pictures/{p.name})" for p in pictures[-2:]]
     lines += ["", "Weights: `backbone.safetensors` + `backbone.json` (loads into `timm.create_model`).", ""]
     path = run.path / "report.md"

@@ -109,7 +109,9 @@ def _split_views(t: Tensor, b: int) -> list[Tensor]:
 
 
 @torch.no_grad()
-def teacher_forward(ctx: StepContext, inputs: StudentInputs, scene: Tensor | None, step_temp: float) -> TeacherOutputs:
+def teacher_forward(
+    ctx: StepContext, inputs: StudentInputs, scene: Tensor | None, step_temp: float
+) -> TeacherOutputs:
     cfg, teacher = ctx.cfg, ctx.teacher
     b = inputs.roi.shape[0]
     out = TeacherOutputs()
@@ -124,8 +126,9 @@ def teacher_forward(ctx: StepContext, inputs: StudentInputs, scene: Tensor | Non
     return out
 
 
-def make_inputs(ctx: StepContext, batch: dict[str, Tensor],
-                gen: torch.Generator) -> tuple[StudentInputs, Tensor | None, Tensor | None]:
+def make_inputs(
+    ctx: StepContext, batch: dict[str, Tensor], gen: torch.Generator
+) -> tuple[StudentInputs, Tensor | None, Tensor | None]:
     """Move a loader batch to the device and build the student's views.
 
     Returns the inputs, the scene [B, 3, Hs, Ws] (None without CSS) and the CSR mask [B, Nc]
@@ -177,8 +180,13 @@ def compute_losses(ctx: StepContext, mb: MicroBatch) -> dict[str, Tensor]:
 
 
 def loss_weights(cfg: PretrainConfig) -> dict[str, float]:
-    return {"loss_csm": cfg.csm.weight, "loss_attn": cfg.csm.weight * cfg.csm.attn_weight,
-            "loss_csr": cfg.csr.weight, "loss_css_inst": cfg.css.inst_weight, "loss_css_roi": cfg.css.roi_weight}
+    return {
+        "loss_csm": cfg.csm.weight,
+        "loss_attn": cfg.csm.weight * cfg.csm.attn_weight,
+        "loss_csr": cfg.csr.weight,
+        "loss_css_inst": cfg.css.inst_weight,
+        "loss_css_roi": cfg.css.roi_weight,
+    }
 
 
 def _all_finite(value: Tensor, device: torch.device) -> bool:
@@ -201,8 +209,9 @@ def _monitors(ctx: StepContext, last: MicroBatch) -> dict[str, float]:
     return mon
 
 
-def train_step(ctx: StepContext, micro_batches: list[dict[str, Tensor]], step: int, *,
-               momentum: float, seed: int) -> StepResult:
+def train_step(
+    ctx: StepContext, micro_batches: list[dict[str, Tensor]], step: int, *, momentum: float, seed: int
+) -> StepResult:
     """Accumulate gradients over `micro_batches`, then one optimizer step and one EMA update."""
     cfg = ctx.cfg
     weights = loss_weights(cfg)
@@ -214,9 +223,16 @@ def train_step(ctx: StepContext, micro_batches: list[dict[str, Tensor]], step: i
         skipped += int(batch["num_skipped"])
         images += int(batch["global"].shape[0])
         is_last = micro == len(micro_batches) - 1
-        sync = contextlib.nullcontext() if is_last or not hasattr(ctx.student, "no_sync") else ctx.student.no_sync()
-        autocast = (torch.autocast(ctx.device.type, dtype=ctx.amp_dtype) if ctx.amp_dtype is not None
-                    else contextlib.nullcontext())
+        sync = (
+            contextlib.nullcontext()
+            if is_last or not hasattr(ctx.student, "no_sync")
+            else ctx.student.no_sync()
+        )
+        autocast = (
+            torch.autocast(ctx.device.type, dtype=ctx.amp_dtype)
+            if ctx.amp_dtype is not None
+            else contextlib.nullcontext()
+        )
         gen = step_generator(seed, step, micro)
         with sync:
             with autocast:
@@ -247,15 +263,27 @@ def train_step(ctx: StepContext, micro_batches: list[dict[str, Tensor]], step: i
         ctx.scaler.update()
         ctx.teacher.update(ctx.module, momentum)
     ctx.optimizer.zero_grad(set_to_none=True)
-    return StepResult(terms=sums, loss=total_sum, finite=finite, grad_norm=grad_norm, images=images,
-                      skipped_images=skipped, monitors=_monitors(ctx, last) if last else {}, last=last)
+    return StepResult(
+        terms=sums,
+        loss=total_sum,
+        finite=finite,
+        grad_norm=grad_norm,
+        images=images,
+        skipped_images=skipped,
+        monitors=_monitors(ctx, last) if last else {},
+        last=last,
+    )
 
 
 def step_state(ctx: StepContext) -> dict[str, Any]:
     """Everything the step mutates, for checkpoints."""
-    return {"student": ctx.module.state_dict(), "teacher": ctx.teacher.state_dict(),
-            "center": ctx.center.state_dict(), "optimizer": ctx.optimizer.state_dict(),
-            "scaler": ctx.scaler.state_dict()}
+    return {
+        "student": ctx.module.state_dict(),
+        "teacher": ctx.teacher.state_dict(),
+        "center": ctx.center.state_dict(),
+        "optimizer": ctx.optimizer.state_dict(),
+        "scaler": ctx.scaler.state_dict(),
+    }
 
 
 def load_step_state(ctx: StepContext, state: dict[str, Any]) -> None:

@@ -41,8 +41,10 @@ def test_load_backbone_sources(tmp_path: Path) -> None:
     torch.testing.assert_close(again(x), backbone(x))
     # A checkpoint made by the trainer keeps the backbone under "backbone.model." in teacher/student.
     state = {f"backbone.model.{k}": v for k, v in backbone.model.state_dict().items()}
-    save_atomic({"teacher": state, "student": state, "backbone": "vit_micro", "img_size": [64, 32]},
-                tmp_path / "run" / "checkpoints" / "last.pt")
+    save_atomic(
+        {"teacher": state, "student": state, "backbone": "vit_micro", "img_size": [64, 32]},
+        tmp_path / "run" / "checkpoints" / "last.pt",
+    )
     from_run = load_backbone(str(tmp_path / "run")).eval()
     torch.testing.assert_close(from_run(x), backbone(x))
     # Another input size: position embeddings resampled in 2-D from the true (4, 2) grid.
@@ -71,5 +73,7 @@ def test_onnx_parity_and_cli(tmp_path: Path) -> None:
     path, diff = export_onnx(backbone, tmp_path / "m.onnx")
     assert path.is_file() and diff < 1e-4
     export_backbone(backbone, tmp_path / "run")
-    assert main(["export", str(tmp_path / "run" / "backbone.safetensors"), "--out", str(tmp_path / "cli")]) == 0
+    assert (
+        main(["export", str(tmp_path / "run" / "backbone.safetensors"), "--out", str(tmp_path / "cli")]) == 0
+    )
     assert (tmp_path / "cli" / "backbone.safetensors").is_file()

@@ -18,10 +18,30 @@ from saip.synth.difficulty import Difficulty
 from saip.synth.sampling import pick
 
 BASE = Appearance(
-    female=True, age="adult", height=1.0, build=1.0, skin=(200, 160, 120), hair_style="long", hair_colour="black",
-    upper_type="coat", sleeve="long", upper_colour="red", upper_colour2="white", upper_pattern="checks",
-    lower_type="skirt", lower_colour="black", lower_colour2="grey", lower_pattern="stripes", shoe_colour="black",
-    boots=True, hat="blue", glasses=False, backpack=None, bag="handbag", bag_colour="brown", holding=False,
+    female=True,
+    age="adult",
+    height=1.0,
+    build=1.0,
+    skin=(200, 160, 120),
+    hair_style="long",
+    hair_colour="black",
+    upper_type="coat",
+    sleeve="long",
+    upper_colour="red",
+    upper_colour2="white",
+    upper_pattern="checks",
+    lower_type="skirt",
+    lower_colour="black",
+    lower_colour2="grey",
+    lower_pattern="stripes",
+    shoe_colour="black",
+    boots=True,
+    hat="blue",
+    glasses=False,
+    backpack=None,
+    bag="handbag",
+    bag_colour="brown",
+    holding=False,
 )
 
 
@@ -29,8 +49,19 @@ def test_attributes_hand_checked() -> None:
     labels = dict(zip(PA100K_ATTRIBUTES, attributes(BASE, "side").tolist(), strict=True))
     on = {name for name, v in labels.items() if v}
     assert len(PA100K_ATTRIBUTES) == 26
-    assert on == {"Female", "Age18-60", "Side", "Hat", "HandBag", "LongSleeve", "UpperPlaid", "LowerStripe",
-                  "LongCoat", "Skirt&Dress", "boots"}
+    assert on == {
+        "Female",
+        "Age18-60",
+        "Side",
+        "Hat",
+        "HandBag",
+        "LongSleeve",
+        "UpperPlaid",
+        "LowerStripe",
+        "LongCoat",
+        "Skirt&Dress",
+        "boots",
+    }
 
 
 def test_dress_hides_the_lower_garment() -> None:

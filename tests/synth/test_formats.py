@@ -118,7 +118,10 @@ def test_cihp_layout(root: Path) -> None:
     for folder, split in (("Training", "train"), ("Validation", "val")):
         for i in (out / folder / f"{split}_id.txt").read_text().split():
             size = Image.open(out / folder / "Images" / f"{i}.jpg").size
-            cat, human, inst = (np.asarray(Image.open(out / folder / d / f"{i}.png")) for d in ("Category_ids", "Human_ids", "Instance_ids"))
+            cat, human, inst = (
+                np.asarray(Image.open(out / folder / d / f"{i}.png"))
+                for d in ("Category_ids", "Human_ids", "Instance_ids")
+            )
             assert cat.shape[::-1] == size and cat.max() <= 19
             np.testing.assert_array_equal(cat > 0, human > 0)
             np.testing.assert_array_equal(inst > 0, human > 0)

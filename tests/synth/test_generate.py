@@ -29,14 +29,28 @@ def test_another_seed_gives_other_images(tmp_path: Path) -> None:
 
 
 def test_presets_listed() -> None:
-    assert set(preset_names()) == {"reid", "attributes", "pose", "wholebody", "parsing", "detection", "mhp",
-                                   "text", "fashion", "pretrain", "demo", "all"}
+    assert set(preset_names()) == {
+        "reid",
+        "attributes",
+        "pose",
+        "wholebody",
+        "parsing",
+        "detection",
+        "mhp",
+        "text",
+        "fashion",
+        "pretrain",
+        "demo",
+        "all",
+    }
 
 
 def test_cli_glue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--preset", "demo", "--out", str(tmp_path / "d"), "--limit", "2", "--seed", "3"])
+    args = parser.parse_args(
+        ["--preset", "demo", "--out", str(tmp_path / "d"), "--limit", "2", "--seed", "3"]
+    )
     assert run(args) == 0
     assert len(list((tmp_path / "d" / "persons").iterdir())) == 2
     assert "demo" in capsys.readouterr().out
@@ -44,7 +58,9 @@ def test_cli_glue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         parser.parse_args(["--preset", "nope", "--out", "x"])
 
 
-@pytest.mark.parametrize("kwargs", [{"preset": "nope"}, {"preset": "reid", "limit": 0}, {"preset": "reid", "workers": 0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"preset": "nope"}, {"preset": "reid", "limit": 0}, {"preset": "reid", "workers": 0}]
+)
 def test_generate_rejects_bad_input(tmp_path: Path, kwargs: dict) -> None:
     with pytest.raises(ValueError):
         generate(out=tmp_path, **kwargs)

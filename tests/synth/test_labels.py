@@ -16,7 +16,11 @@ def _samples() -> list[Rendered]:
     out = []
     for i in range(6):
         rng = np.random.default_rng([99, i])
-        out.append(render_crop(sample_appearance(rng), rng, (96, 48), sample_camera(rng), Difficulty(occlusion=0.5))[0])
+        out.append(
+            render_crop(sample_appearance(rng), rng, (96, 48), sample_camera(rng), Difficulty(occlusion=0.5))[
+                0
+            ]
+        )
         out.append(render_scene(rng, (160, 192), max_people=6, difficulty=Difficulty(occlusion=0.8))[0])
     return out
 

@@ -15,7 +15,9 @@ def test_capsule_bounds_hand_computed() -> None:
 
 
 def _square(x0: float, y0: float, x1: float, y1: float, **kw) -> Primitive:
-    return Primitive("poly", (x0, y0, x1, y0, x1, y1, x0, y1), 0.0, kw.pop("label", 5), kw.pop("colour", (200, 0, 0)), **kw)
+    return Primitive(
+        "poly", (x0, y0, x1, y0, x1, y1, x0, y1), 0.0, kw.pop("label", 5), kw.pop("colour", (200, 0, 0)), **kw
+    )
 
 
 def test_rasterize_later_primitives_cover_earlier() -> None:
@@ -33,7 +35,9 @@ def test_rasterize_many_primitives_switches_to_int32() -> None:
 def test_tables_look_up_labels_and_people() -> None:
     prims = [_square(0, 0, 3, 3, label=13, person=1, owners=0b101), _square(4, 4, 7, 7, label=0)]
     t = Tables.of(prims)
-    assert t.label.tolist() == [0, 13, 0] and t.person.tolist() == [0, 1, 0] and t.owners.tolist() == [0, 5, 0]
+    assert (
+        t.label.tolist() == [0, 13, 0] and t.person.tolist() == [0, 1, 0] and t.owners.tolist() == [0, 5, 0]
+    )
 
 
 def test_paint_stripes_and_background() -> None:
@@ -42,6 +46,10 @@ def test_paint_stripes_and_background() -> None:
     ids = rasterize([prim], (12, 12))
     background = Image.new("RGB", (12, 12), (7, 7, 7))
     out = np.asarray(paint([prim], ids, background))
-    assert tuple(out[1, 4]) == (200, 0, 0) and tuple(out[2, 4]) == (0, 0, 250) and tuple(out[4, 4]) == (200, 0, 0)
+    assert (
+        tuple(out[1, 4]) == (200, 0, 0)
+        and tuple(out[2, 4]) == (0, 0, 250)
+        and tuple(out[4, 4]) == (200, 0, 0)
+    )
     assert tuple(out[11, 11]) == (7, 7, 7)  # untouched background
     assert tuple(out[0, 0]) == (150, 0, 0)  # outline: 3/4 of the fill colour

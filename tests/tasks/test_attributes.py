@@ -17,8 +17,16 @@ from saip.tasks.attribute_metrics import attribute_metrics
 from saip.tasks.attributes import AttributeModel, deepmar_weights
 from saip.tasks.config import AttributesConfig
 
-TINY = ["--device", "cpu", "--batch-size", "8", "model.img_size=[64,32]", "model.drop_path=0",
-        "train.num_workers=0", "train.eval_batch_size=32"]
+TINY = [
+    "--device",
+    "cpu",
+    "--batch-size",
+    "8",
+    "model.img_size=[64,32]",
+    "model.drop_path=0",
+    "train.num_workers=0",
+    "train.eval_batch_size=32",
+]
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "eval"
 KEYS = {"mA", "accuracy", "precision", "recall", "F1"}
 
@@ -40,8 +48,24 @@ def test_model_shapes_and_gradient() -> None:
 @pytest.mark.parametrize("protocol", ["linear", "finetune"])
 def test_end_to_end(pa100k_root, tmp_path, protocol: str) -> None:
     out = tmp_path / protocol
-    assert main(["eval", "attributes", "--data", str(pa100k_root), "--protocol", protocol, "--out", str(out),
-                 "--max-steps", "3", *TINY]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "attributes",
+                "--data",
+                str(pa100k_root),
+                "--protocol",
+                protocol,
+                "--out",
+                str(out),
+                "--max-steps",
+                "3",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == KEYS and all(0.0 <= v <= 1.0 for v in metrics.values())
     pred = np.load(out / "predictions.npz")
@@ -62,6 +86,20 @@ def test_configs_load(path) -> None:
 
 def test_bad_weights_before_training(pa100k_root, tmp_path, caplog) -> None:
     out = tmp_path / "bad"
-    assert main(["eval", "attributes", "--data", str(pa100k_root), "--weights", "resnet50", "--out", str(out),
-                 *TINY]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "attributes",
+                "--data",
+                str(pa100k_root),
+                "--weights",
+                "resnet50",
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "not a saip backbone" in caplog.text and not out.exists()

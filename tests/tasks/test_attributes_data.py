@@ -31,10 +31,15 @@ def _write_peta(root, n: int = 6) -> np.ndarray:
     data = np.concatenate([np.zeros((n, 4)), labels], 1)
     partition = np.empty((5, 1), dtype=object)
     for k in range(5):  # the random partitions: structs of 1-based index columns
-        partition[k, 0] = {"train": np.array([[1], [2]]), "val": np.array([[3]]), "test": np.array([[4], [5], [6]])}
+        partition[k, 0] = {
+            "train": np.array([[1], [2]]),
+            "val": np.array([[3]]),
+            "test": np.array([[4], [5], [6]]),
+        }
     names = np.array([[f"attr{i}"] for i in range(105)], dtype=object)
-    scipy.io.savemat(root / "PETA.mat", {"peta": {"data": data, "attribute": names,
-                                                  "partion_attribute": partition}})
+    scipy.io.savemat(
+        root / "PETA.mat", {"peta": {"data": data, "attribute": names, "partion_attribute": partition}}
+    )
     return labels
 
 
@@ -46,8 +51,14 @@ def test_peta_zero_shot_split(tmp_path) -> None:
     assert [p.name for p in sets.train.paths] == ["00006.png", "00001.png", "00002.png"]
     np.testing.assert_array_equal(sets.test.labels, labels[[3, 2], :35])
     with open(tmp_path / "zs.pkl", "wb") as f:
-        pickle.dump({"train_idx": np.array([0, 1]), "val_idx": np.array([], dtype=np.int64),
-                     "test_idx": np.array([2])}, f)
+        pickle.dump(
+            {
+                "train_idx": np.array([0, 1]),
+                "val_idx": np.array([], dtype=np.int64),
+                "test_idx": np.array([2]),
+            },
+            f,
+        )
     assert len(read_attributes(tmp_path, "peta", "zs.pkl").train.paths) == 2
 
 

@@ -34,7 +34,9 @@ def test_encode_decode_round_trip() -> None:
 
 
 def test_points_outside_get_no_weight() -> None:
-    _, weight = encode(np.array([[-50.0, 10.0], [10.0, 400.0], [5.0, 5.0]]), np.full(3, 2.0), (64, 48), (16, 12))
+    _, weight = encode(
+        np.array([[-50.0, 10.0], [10.0, 400.0], [5.0, 5.0]]), np.full(3, 2.0), (64, 48), (16, 12)
+    )
     assert weight.tolist() == [0.0, 0.0, 1.0]
 
 
@@ -62,8 +64,9 @@ def test_warp_back_undoes_the_crop() -> None:
     assert torch.allclose(warp_back(labels, m, (30, 20)), labels, atol=1e-3)
 
 
-@pytest.mark.parametrize("index", [COCO_WHOLEBODY.flip_index(), swap_index(20, LIP_PAIRS)],
-                         ids=["wholebody-points", "lip-parts"])
+@pytest.mark.parametrize(
+    "index", [COCO_WHOLEBODY.flip_index(), swap_index(20, LIP_PAIRS)], ids=["wholebody-points", "lip-parts"]
+)
 def test_flip_test_is_mirror_symmetric(index: np.ndarray) -> None:
     """For any network, flip-testing the mirrored image gives the mirrored flip-tested output with
     left/right channels swapped: no side is favoured."""

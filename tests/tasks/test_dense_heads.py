@@ -29,7 +29,9 @@ def test_heads_reach_stride_four() -> None:
 @pytest.mark.parametrize("frozen", [False, True])
 def test_dense_model_gradients_follow_the_protocol(frozen: bool) -> None:
     backbone = create_backbone("vit_micro", (64, 48))
-    model = DenseModel(backbone, PartHead(backbone.embed_dim, backbone.mid_dim, 20, width=8), mid=True, frozen=frozen)
+    model = DenseModel(
+        backbone, PartHead(backbone.embed_dim, backbone.mid_dim, 20, width=8), mid=True, frozen=frozen
+    )
     model.train()
     assert backbone.training is not frozen and model.head.training
     out = model(torch.randn(2, 3, 64, 48))

@@ -15,10 +15,7 @@ from saip.tasks.dense.seg_metrics import ConfusionMatrix, segmentation_metrics
 
 def test_known_confusion_matrix() -> None:
     # rows truth, columns prediction; class 3 never appears (null), class 2 only predicted (IoU 0)
-    counts = torch.tensor([[5, 1, 0, 0],
-                           [2, 3, 1, 0],
-                           [0, 0, 0, 0],
-                           [0, 0, 0, 0]])
+    counts = torch.tensor([[5, 1, 0, 0], [2, 3, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]])
     m = segmentation_metrics(counts)
     iou0, iou1 = 5 / (6 + 7 - 5), 3 / (6 + 4 - 3)
     assert m["per_class_iou"] == pytest.approx([iou0, iou1, 0.0, None])
@@ -44,12 +41,26 @@ def _gt(kpset: KeypointSet, people: list[np.ndarray], areas: list[float]) -> dic
         labelled = points[points[:, 2] > 0]
         x0, y0 = labelled[:, :2].min(0)
         x1, y1 = labelled[:, :2].max(0)
-        anns.append({"id": i + 1, "image_id": 1 + i % 2, "category_id": 1, "iscrowd": 0, "area": area,
-                     "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
-                     "num_keypoints": int((points[:17, 2] > 0).sum()), **kpset.scatter(points)})
-    return {"images": [{"id": 1, "width": 640, "height": 480, "file_name": "1.jpg"},
-                       {"id": 2, "width": 640, "height": 480, "file_name": "2.jpg"}],
-            "annotations": anns, "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}]}
+        anns.append(
+            {
+                "id": i + 1,
+                "image_id": 1 + i % 2,
+                "category_id": 1,
+                "iscrowd": 0,
+                "area": area,
+                "bbox": [float(x0), float(y0), float(x1 - x0), float(y1 - y0)],
+                "num_keypoints": int((points[:17, 2] > 0).sum()),
+                **kpset.scatter(points),
+            }
+        )
+    return {
+        "images": [
+            {"id": 1, "width": 640, "height": 480, "file_name": "1.jpg"},
+            {"id": 2, "width": 640, "height": 480, "file_name": "2.jpg"},
+        ],
+        "annotations": anns,
+        "categories": [{"id": 1, "name": "person", "keypoints": [], "skeleton": []}],
+    }
 
 
 def _people(kpset: KeypointSet, n: int, seed: int = 0) -> list[np.ndarray]:
@@ -80,8 +91,9 @@ def test_ground_truth_as_predictions_is_perfect(kpset: KeypointSet) -> None:
     people[1][91:112, 2] = 0  # a person whose left hand is not labelled: skipped, not a false positive
     gt = _gt(kpset, people, areas=[30_000.0, 60_000.0, 2_000.0, 40_000.0])
     metrics = evaluate_keypoints(gt, _as_predictions(kpset, gt), kpset)
-    keys = ["AP", "AP50", "AP75", "AR"] + (["AP_body", "AP_foot", "AP_face", "AP_hand", "AP_wholebody"]
-                                           if kpset is COCO_WHOLEBODY else [])
+    keys = ["AP", "AP50", "AP75", "AR"] + (
+        ["AP_body", "AP_foot", "AP_face", "AP_hand", "AP_wholebody"] if kpset is COCO_WHOLEBODY else []
+    )
     for key in keys:
         assert metrics[key] == pytest.approx(1.0), key
 

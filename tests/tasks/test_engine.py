@@ -22,8 +22,17 @@ from saip.tasks.optim import Schedule, build_optimizer
 
 
 def _cfg(tmp_path, *overrides: str) -> EvalConfig:
-    base = [f"out={tmp_path / 'run'}", "data=x", "train.batch_size=4", "train.epochs=2", "train.num_workers=0",
-            "train.log_every=1", "train.checkpoint_every=2", "optim.warmup_epochs=0.5", "optim.lr=0.1"]
+    base = [
+        f"out={tmp_path / 'run'}",
+        "data=x",
+        "train.batch_size=4",
+        "train.epochs=2",
+        "train.num_workers=0",
+        "train.log_every=1",
+        "train.checkpoint_every=2",
+        "optim.warmup_epochs=0.5",
+        "optim.lr=0.1",
+    ]
     return load_config(EvalConfig, None, [*base, *overrides])
 
 
@@ -42,20 +51,26 @@ def _toy_parts(cfg: EvalConfig, fail_eval: bool = False) -> TaskParts:
             raise RuntimeError("evaluation crashed")
         return {"score": 1.0 / (1.0 + loss(m, data.tensors)["mse"].item())}
 
-    return TaskParts(model=model, evaluate=evaluate, train_set=data, loss=loss,
-                     epoch_batches=lambda e: shuffled_batches(16, cfg.train.batch_size, seed=cfg.train.seed, epoch=e))
+    return TaskParts(
+        model=model,
+        evaluate=evaluate,
+        train_set=data,
+        loss=loss,
+        epoch_batches=lambda e: shuffled_batches(16, cfg.train.batch_size, seed=cfg.train.seed, epoch=e),
+    )
 
 
 def test_layer_decay_groups() -> None:
-    vit = timm.create_model("vit_tiny_patch16_224", depth=2, embed_dim=16, num_heads=2, img_size=(32, 16),
-                            num_classes=0)
+    vit = timm.create_model(
+        "vit_tiny_patch16_224", depth=2, embed_dim=16, num_heads=2, img_size=(32, 16), num_classes=0
+    )
     model = nn.ModuleDict({"backbone": vit, "head": nn.Linear(16, 5)})
     cfg = load_config(EvalConfig, None, ["optim.layer_decay=0.5"]).optim
     opt = build_optimizer(model, vit, cfg)
     scale = {id(p): g["lr_scale"] for g in opt.param_groups for p in g["params"]}
     decay = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
     # timm's grouping: stem 0, block i -> i + 1, the final norm with the last block
-    assert scale[id(vit.patch_embed.proj.weight)] == pytest.approx(0.5 ** 2)
+    assert scale[id(vit.patch_embed.proj.weight)] == pytest.approx(0.5**2)
     assert scale[id(vit.blocks[0].mlp.fc1.weight)] == pytest.approx(0.5)
     assert scale[id(vit.blocks[1].mlp.fc1.weight)] == scale[id(vit.norm.weight)] == 1.0
     assert scale[id(model["head"].weight)] == 1.0

@@ -19,9 +19,22 @@ from saip.tasks.parsing import ParsingConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "eval"
 
-FAST = ["--weights", "none", "model.backbone=vit_micro", "--device", "cpu", "--batch-size", "2", "--max-steps", "2",
-        "model.img_size=[64,48]", "parsing.head_width=16", "train.num_workers=0", "train.epochs=1",
-        "parsing.pictures=2"]
+FAST = [
+    "--weights",
+    "none",
+    "model.backbone=vit_micro",
+    "--device",
+    "cpu",
+    "--batch-size",
+    "2",
+    "--max-steps",
+    "2",
+    "model.img_size=[64,48]",
+    "parsing.head_width=16",
+    "train.num_workers=0",
+    "train.epochs=1",
+    "parsing.pictures=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +71,9 @@ def test_parsing_end_to_end(lip_root: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("remove", ["val_id.txt", "TrainVal_parsing_annotations/train_segmentations"])
-def test_bad_layout_is_named_before_training(lip_root: Path, tmp_path: Path, remove: str,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_bad_layout_is_named_before_training(
+    lip_root: Path, tmp_path: Path, remove: str, caplog: pytest.LogCaptureFixture
+) -> None:
     broken = tmp_path / "lip"
     shutil.copytree(lip_root, broken)
     target = broken / remove

@@ -29,8 +29,23 @@ from saip.tasks.pose import PoseConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "eval"
 
-FAST = ["--weights", "none", "model.backbone=vit_micro", "--device", "cpu", "--batch-size", "4", "--max-steps", "2", "model.img_size=[64,48]",
-        "pose.head_width=16", "train.num_workers=0", "train.epochs=1", "train.eval_batch_size=16", "pose.pictures=4"]
+FAST = [
+    "--weights",
+    "none",
+    "model.backbone=vit_micro",
+    "--device",
+    "cpu",
+    "--batch-size",
+    "4",
+    "--max-steps",
+    "2",
+    "model.img_size=[64,48]",
+    "pose.head_width=16",
+    "train.num_workers=0",
+    "train.epochs=1",
+    "train.eval_batch_size=16",
+    "pose.pictures=4",
+]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +62,12 @@ def test_flipped_sample_mirrors_targets_and_swaps_sides(coco_root: Path) -> None
     kpset = COCO_BODY
     instances = person_instances(load_annotations(coco_root, "train", kpset), coco_root / "train2017", kpset)
     plain = TopDownDataset(instances, kpset, (64, 48))[0]
-    mirrored = TopDownDataset(instances, kpset, (64, 48), augment=PoseAugment(flip=1.0, scale=0.0, rotation=0.0))[0]
-    assert torch.allclose(mirrored["target"], flip_back(plain["target"][None], kpset.flip_index())[0], atol=1e-5)
+    mirrored = TopDownDataset(
+        instances, kpset, (64, 48), augment=PoseAugment(flip=1.0, scale=0.0, rotation=0.0)
+    )[0]
+    assert torch.allclose(
+        mirrored["target"], flip_back(plain["target"][None], kpset.flip_index())[0], atol=1e-5
+    )
     assert torch.allclose(mirrored["image"], plain["image"].flip(-1), atol=0.05)
 
 
@@ -84,14 +103,19 @@ def test_pose_end_to_end_and_resume(coco_root: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_wholebody_is_selected_by_its_annotation_file(wholebody_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "wb"
-    assert main(["eval", "pose", "--data", str(wholebody_root), "--out", str(out), *FAST,
-                 "--protocol", "frozen"]) == 0
+    assert (
+        main(
+            ["eval", "pose", "--data", str(wholebody_root), "--out", str(out), *FAST, "--protocol", "frozen"]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     for key in ("AP_body", "AP_foot", "AP_face", "AP_hand", "AP_wholebody"):
         assert 0.0 <= metrics[key] <= 1.0, key
     entry = json.loads((out / "keypoints_results.json").read_text())[0]
-    assert [len(entry[k]) for k in ("keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")] == \
-        [51, 18, 204, 63, 63]
+    assert [
+        len(entry[k]) for k in ("keypoints", "foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts")
+    ] == [51, 18, 204, 63, 63]
 
 
 def test_missing_annotations_are_named(tmp_path: Path) -> None:
@@ -103,8 +127,9 @@ def test_missing_annotations_are_named(tmp_path: Path) -> None:
     assert not out.exists()  # nothing written before the input is known to be good
 
 
-def test_missing_images_and_bad_weights_fail_before_training(coco_root: Path, tmp_path: Path,
-                                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_missing_images_and_bad_weights_fail_before_training(
+    coco_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     broken = tmp_path / "coco"
     shutil.copytree(coco_root, broken)
     first = sorted((broken / "val2017").iterdir())[0]
@@ -112,35 +137,72 @@ def test_missing_images_and_bad_weights_fail_before_training(coco_root: Path, tm
     out = tmp_path / "run"
     assert main(["eval", "pose", "--data", str(broken), "--out", str(out), *FAST]) == 2
     assert first.name in caplog.text and not out.exists()
-    assert main(["eval", "pose", "--data", str(coco_root), "--out", str(out), *FAST,
-                 "--weights", str(tmp_path / "missing.safetensors")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "pose",
+                "--data",
+                str(coco_root),
+                "--out",
+                str(out),
+                *FAST,
+                "--weights",
+                str(tmp_path / "missing.safetensors"),
+            ]
+        )
+        == 2
+    )
     assert "missing.safetensors" in caplog.text and not out.exists()
-    assert main(["eval", "pose", "--data", str(coco_root), "--out", str(out), *FAST, "model.img_size=[60,48]"]) == 2
+    assert (
+        main(["eval", "pose", "--data", str(coco_root), "--out", str(out), *FAST, "model.img_size=[60,48]"])
+        == 2
+    )
     assert "multiples of 16" in caplog.text
 
 
 def test_detections_replace_ground_truth_boxes(coco_root: Path) -> None:
     gt = load_annotations(coco_root, "val", COCO_BODY)
     image = gt["images"][0]
-    dets = [{"image_id": image["id"], "category_id": 1, "bbox": [5.0, 5.0, 40.0, 80.0], "score": 0.8},
-            {"image_id": image["id"], "category_id": 1, "bbox": [5.0, 5.0, 40.0, 80.0], "score": 0.1}]
+    dets = [
+        {"image_id": image["id"], "category_id": 1, "bbox": [5.0, 5.0, 40.0, 80.0], "score": 0.8},
+        {"image_id": image["id"], "category_id": 1, "bbox": [5.0, 5.0, 40.0, 80.0], "score": 0.1},
+    ]
     instances = person_instances(gt, coco_root / "val2017", COCO_BODY, dets, score_thr=0.5)
     assert len(instances) == 1 and instances[0].score == 0.8 and not np.any(instances[0].points)
 
 
-def test_weights_for_another_backbone_are_refused(coco_root: Path, tmp_path: Path,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_weights_for_another_backbone_are_refused(
+    coco_root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     export_backbone(create_backbone("vit_micro", (64, 48)), tmp_path / "w")
     meta = json.loads((tmp_path / "w" / "backbone.json").read_text())
     (tmp_path / "w" / "backbone.json").write_text(json.dumps({**meta, "saip_backbone": "vit_tiny"}))
     out = tmp_path / "run"
-    assert main(["eval", "pose", "--data", str(coco_root), "--out", str(out), *FAST,
-                 "--weights", str(tmp_path / "w" / "backbone.safetensors")]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "pose",
+                "--data",
+                str(coco_root),
+                "--out",
+                str(out),
+                *FAST,
+                "--weights",
+                str(tmp_path / "w" / "backbone.safetensors"),
+            ]
+        )
+        == 2
+    )
     assert "does not fit" in caplog.text and not out.exists()
 
 
-@pytest.mark.parametrize("config", sorted(CONFIGS.glob("pose_*.yaml")) + sorted(CONFIGS.glob("wholebody_*.yaml")),
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "config",
+    sorted(CONFIGS.glob("pose_*.yaml")) + sorted(CONFIGS.glob("wholebody_*.yaml")),
+    ids=lambda p: p.stem,
+)
 def test_configs_fit_the_schema(config: Path) -> None:
     cfg = load_config(PoseConfig, config, ["data=x"])
     assert cfg.format in ("coco", "wholebody") and cfg.model.img_size[0] % 16 == 0

@@ -24,13 +24,30 @@ KEYS = {"mAP", "rank1", "rank5", "rank10", "mINP"}
 @pytest.mark.slow
 def test_frozen_end_to_end(market_root, tmp_path) -> None:
     out = tmp_path / "frozen"
-    assert main(["eval", "reid", "--data", str(market_root), "--weights", "none", "--out", str(out),
-                 "--save-features", *TINY]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "reid",
+                "--data",
+                str(market_root),
+                "--weights",
+                "none",
+                "--out",
+                str(out),
+                "--save-features",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == KEYS and all(0.0 <= v <= 1.0 for v in metrics.values())
     f = np.load(out / "features.npz")
     dist = cosine_distance(torch.from_numpy(f["query_feats"]), torch.from_numpy(f["gallery_feats"]))
-    again = retrieval_metrics(dist, f["query_pids"], f["gallery_pids"], f["query_camids"], f["gallery_camids"])
+    again = retrieval_metrics(
+        dist, f["query_pids"], f["gallery_pids"], f["query_camids"], f["gallery_camids"]
+    )
     assert again == pytest.approx(metrics)  # the saved features are the ones the metrics came from
     assert (f["gallery_pids"] == -1).any() and (f["gallery_pids"] == 0).any()
     assert (out / "config.yaml").is_file() and (out / "pictures" / "reid_ranking.png").is_file()
@@ -39,8 +56,24 @@ def test_frozen_end_to_end(market_root, tmp_path) -> None:
 @pytest.mark.slow
 def test_frozen_bnneck_and_rerank(market_root, tmp_path) -> None:
     out = tmp_path / "rerank"
-    assert main(["eval", "reid", "--data", str(market_root), "--out", str(out), "reid.bnneck=true",
-                 "reid.rerank=true", "reid.flip_test=false", "reid.picture_queries=0", *TINY]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "reid",
+                "--data",
+                str(market_root),
+                "--out",
+                str(out),
+                "reid.bnneck=true",
+                "reid.rerank=true",
+                "reid.flip_test=false",
+                "reid.picture_queries=0",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics) == KEYS and all(0.0 <= v <= 1.0 for v in metrics.values())
 
@@ -48,9 +81,24 @@ def test_frozen_bnneck_and_rerank(market_root, tmp_path) -> None:
 @pytest.mark.slow
 def test_finetune_and_resume(market_root, tmp_path) -> None:
     out = tmp_path / "finetune"
-    args = ["eval", "reid", "--data", str(market_root), "--protocol", "finetune", "--out", str(out),
-            "--batch-size", "8", "--log-every", "1", "reid.flip_test=false", "reid.picture_queries=0",
-            "model.drop_path=0", *TINY]
+    args = [
+        "eval",
+        "reid",
+        "--data",
+        str(market_root),
+        "--protocol",
+        "finetune",
+        "--out",
+        str(out),
+        "--batch-size",
+        "8",
+        "--log-every",
+        "1",
+        "reid.flip_test=false",
+        "reid.picture_queries=0",
+        "model.drop_path=0",
+        *TINY,
+    ]
     assert main([*args, "--max-steps", "1"]) == 0
     assert main([*args, "--max-steps", "2", "--resume", "auto"]) == 0
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
@@ -62,7 +110,9 @@ def test_finetune_and_resume(market_root, tmp_path) -> None:
 
 def test_frozen_probe_keeps_mode(market_root) -> None:
     backbone = load_backbone("none", img_size=(64, 32)).train()
-    metrics = frozen_probe(backbone, market_root, device=torch.device("cpu"), batch_size=32, img_size=(64, 32))
+    metrics = frozen_probe(
+        backbone, market_root, device=torch.device("cpu"), batch_size=32, img_size=(64, 32)
+    )
     assert backbone.training and all(m.training for m in backbone.modules())
     assert 0.0 <= metrics["mAP"] <= 1.0 and 0.0 <= metrics["rank1"] <= 1.0
 
@@ -71,11 +121,41 @@ def test_bad_input_fails_before_training(market_root, tmp_path, caplog) -> None:
     out = tmp_path / "bad"
     assert main(["eval", "reid", "--data", str(tmp_path), "--out", str(out), *TINY]) == 2
     assert "not in the Market-1501 layout" in caplog.text
-    assert main(["eval", "reid", "--data", str(market_root), "--weights", str(tmp_path / "w.safetensors"),
-                 "--out", str(out), *TINY]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "reid",
+                "--data",
+                str(market_root),
+                "--weights",
+                str(tmp_path / "w.safetensors"),
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "weights not found" in caplog.text
-    assert main(["eval", "reid", "--data", str(market_root), "--protocol", "finetune", "--batch-size", "6",
-                 "--out", str(out), *TINY]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                "reid",
+                "--data",
+                str(market_root),
+                "--protocol",
+                "finetune",
+                "--batch-size",
+                "6",
+                "--out",
+                str(out),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "P x K" in caplog.text
     assert not out.exists()  # nothing written, nothing trained
 

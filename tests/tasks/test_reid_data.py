@@ -19,8 +19,10 @@ def _touch_images(folder: Path, names: list[str]) -> None:
 
 
 def test_market_names(tmp_path) -> None:
-    _touch_images(tmp_path / "bounding_box_train", ["0002_c1s1_000451_03.jpg", "0007_c6s2_000001_01.jpg",
-                                                    "0002_c2s1_000001_01.jpg"])
+    _touch_images(
+        tmp_path / "bounding_box_train",
+        ["0002_c1s1_000451_03.jpg", "0007_c6s2_000001_01.jpg", "0002_c2s1_000001_01.jpg"],
+    )
     _touch_images(tmp_path / "query", ["0003_c3s1_000001_00.jpg"])
     _touch_images(tmp_path / "bounding_box_test", ["-1_c1s1_000001_00.jpg", "0000_c5s1_000001_00.jpg"])
     (tmp_path / "bounding_box_test" / "Thumbs.db").write_text("not an image")
@@ -48,8 +50,10 @@ def test_market_layout_errors(tmp_path) -> None:
 def test_msmt17_lists(tmp_path) -> None:
     _touch_images(tmp_path / "train" / "0000", ["0000_000_01_0303morning_0015_0.jpg"])
     _touch_images(tmp_path / "train" / "0001", ["0001_000_14_0303noon_0001_0.jpg"])
-    _touch_images(tmp_path / "test" / "0000", ["0000_000_05_0303morning_0001_0.jpg",
-                                               "0000_001_02_0303morning_0002_0.jpg"])
+    _touch_images(
+        tmp_path / "test" / "0000",
+        ["0000_000_05_0303morning_0001_0.jpg", "0000_001_02_0303morning_0002_0.jpg"],
+    )
     (tmp_path / "list_train.txt").write_text("0000/0000_000_01_0303morning_0015_0.jpg 0\n")
     (tmp_path / "list_val.txt").write_text("0001/0001_000_14_0303noon_0001_0.jpg 1\n")
     (tmp_path / "list_query.txt").write_text("0000/0000_000_05_0303morning_0001_0.jpg 0\n")

@@ -62,8 +62,9 @@ def test_rerank_lambda_one_keeps_order_and_bad_shapes() -> None:
     rng = np.random.default_rng(0)
     q, g = rng.random(3), rng.random(7)
     original = _points_distance(q, g)
-    only_original = k_reciprocal_rerank(original, _points_distance(q, q), _points_distance(g, g), k1=3, k2=2,
-                                        lambda_value=1.0)
+    only_original = k_reciprocal_rerank(
+        original, _points_distance(q, q), _points_distance(g, g), k1=3, k2=2, lambda_value=1.0
+    )
     np.testing.assert_array_equal(only_original.argsort(1), original.argsort(1))
     with pytest.raises(ValueError, match="re-ranking needs"):
         k_reciprocal_rerank(original, _points_distance(g, g), _points_distance(g, g))

@@ -14,7 +14,9 @@ def _loop_reference(dist, q_pids, g_pids, q_cams, g_cams) -> dict[str, float]:
     aps, inps, cmc = [], [], []
     for i in range(len(q_pids)):
         order = np.argsort(dist[i], kind="stable")
-        keep = [j for j in order if g_pids[j] != -1 and not (g_pids[j] == q_pids[i] and g_cams[j] == q_cams[i])]
+        keep = [
+            j for j in order if g_pids[j] != -1 and not (g_pids[j] == q_pids[i] and g_cams[j] == q_cams[i])
+        ]
         matches = [g_pids[j] == q_pids[i] for j in keep]
         if not any(matches):
             continue
@@ -23,19 +25,26 @@ def _loop_reference(dist, q_pids, g_pids, q_cams, g_cams) -> dict[str, float]:
         inps.append(len(hit_ranks) / (hit_ranks[-1] + 1))
         cmc.append([hit_ranks[0] < k for k in (1, 5, 10)])
     cmc_mean = np.mean(cmc, 0)
-    return {"mAP": np.mean(aps), "rank1": cmc_mean[0], "rank5": cmc_mean[1], "rank10": cmc_mean[2],
-            "mINP": np.mean(inps)}
+    return {
+        "mAP": np.mean(aps),
+        "rank1": cmc_mean[0],
+        "rank5": cmc_mean[1],
+        "rank10": cmc_mean[2],
+        "mINP": np.mean(inps),
+    }
 
 
 def test_golden_camera_filter_junk_distractor_and_unmatched_query() -> None:
     # gallery:        same-cam  negative  match   junk   distractor  match   pid 3 same cam
-    g_pids = np.array([1,        2,        1,      -1,    0,          1,      3])
-    g_cams = np.array([0,        1,        1,      1,     2,          2,      0])
-    dist = np.array([
-        [0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.9],  # pid 1: valid list neg, HIT, neg, HIT
-        [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0],  # pid 3: its only gallery image is same-camera -> skipped
-        [0.9, 0.1, 0.9, 0.9, 0.9, 0.9, 0.9],  # pid 2: first valid entry is the match
-    ])
+    g_pids = np.array([1, 2, 1, -1, 0, 1, 3])
+    g_cams = np.array([0, 1, 1, 1, 2, 2, 0])
+    dist = np.array(
+        [
+            [0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.9],  # pid 1: valid list neg, HIT, neg, HIT
+            [0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0],  # pid 3: its only gallery image is same-camera -> skipped
+            [0.9, 0.1, 0.9, 0.9, 0.9, 0.9, 0.9],  # pid 2: first valid entry is the match
+        ]
+    )
     q_pids, q_cams = np.array([1, 3, 2]), np.array([0, 0, 0])
     m = retrieval_metrics(dist, q_pids, g_pids, q_cams, g_cams)
     # query pid 1: AP = (1/2 + 2/4) / 2 = 0.5, first hit at rank 2, INP = 2 / 4; query pid 2: all 1
@@ -67,7 +76,7 @@ def test_matches_loop_reference(levels: int | None) -> None:
 def test_cosine_distance() -> None:
     q = torch.tensor([[1.0, 0.0], [3.0, 3.0]])
     g = torch.tensor([[2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
-    expected = torch.tensor([[0.0, 1.0, 2.0], [1 - 2 ** -0.5, 1 - 2 ** -0.5, 1 + 2 ** -0.5]])
+    expected = torch.tensor([[0.0, 1.0, 2.0], [1 - 2**-0.5, 1 - 2**-0.5, 1 + 2**-0.5]])
     torch.testing.assert_close(cosine_distance(q, g), expected)
 
 

@@ -34,9 +34,27 @@ def write_shards(folder: Path, shards: int, per_shard: int) -> str:
 def test_two_process_gloo_run_on_shards(tmp_path: Path, tiny_overrides: list[str]) -> None:
     pattern = write_shards(tmp_path / "shards", shards=2, per_shard=12)
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "saip.cli", "pretrain", "--data", pattern, "--out", str(out), "--max-steps", "2",
-           "--device", "cpu", *tiny_overrides, "data.epoch_size=24"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "saip.cli",
+        "pretrain",
+        "--data",
+        pattern,
+        "--out",
+        str(out),
+        "--max-steps",
+        "2",
+        "--device",
+        "cpu",
+        *tiny_overrides,
+        "data.epoch_size=24",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

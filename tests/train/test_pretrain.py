@@ -32,10 +32,29 @@ def read_log(out: Path) -> list[dict]:
 
 def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> None:
     out = tmp_path / "run"
-    assert pretrain(out, tiny_overrides, "--max-steps", "3", "train.picture_every=3",
-                    "train.probe_data=synth", "train.probe_every=3") == 0
-    for name in ("config.yaml", "log.jsonl", "checkpoints/last.pt", "backbone.safetensors", "backbone.json",
-                 "summary.json", "report.md", "loss_curves.png", "pictures/step_0000003.png"):
+    assert (
+        pretrain(
+            out,
+            tiny_overrides,
+            "--max-steps",
+            "3",
+            "train.picture_every=3",
+            "train.probe_data=synth",
+            "train.probe_every=3",
+        )
+        == 0
+    )
+    for name in (
+        "config.yaml",
+        "log.jsonl",
+        "checkpoints/last.pt",
+        "backbone.safetensors",
+        "backbone.json",
+        "summary.json",
+        "report.md",
+        "loss_curves.png",
+        "pictures/step_0000003.png",
+    ):
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
     log = read_log(out)
@@ -53,7 +72,10 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
     model.load_state_dict(load_file(out / "backbone.safetensors"), strict=True)
     teacher = load_checkpoint(out / "checkpoints" / "last.pt")["teacher"]
     torch.testing.assert_close(model.state_dict()["pos_embed"], teacher["backbone.model.pos_embed"])
-    assert "resolved" not in (out / "config.yaml").read_text() and "vit_micro" in (out / "config.yaml").read_text()
+    assert (
+        "resolved" not in (out / "config.yaml").read_text()
+        and "vit_micro" in (out / "config.yaml").read_text()
+    )
 
 
 def test_resume_matches_uninterrupted_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
@@ -79,7 +101,11 @@ def test_objective_switches(tmp_path: Path, tiny_overrides: list[str], enabled: 
     assert pretrain(tmp_path / "run", tiny_overrides + switches, "--max-steps", "1") == 0
     record = read_log(tmp_path / "run")[0]
     present = {k for k in LOSSES if k in record}
-    expected = {"csm": {"loss_csm", "loss_attn"}, "csr": {"loss_csr"}, "css": {"loss_css_inst", "loss_css_roi"}}
+    expected = {
+        "csm": {"loss_csm", "loss_attn"},
+        "csr": {"loss_csr"},
+        "css": {"loss_css_inst", "loss_css_roi"},
+    }
     assert present == set().union(*(expected[n] for n in enabled))
 
 
@@ -118,12 +144,17 @@ def test_data_errors_before_any_work(tmp_path: Path, tiny_overrides: list[str]) 
         assert pretrain(tmp_path / "run", tiny_overrides, "--data", str(data)) == 2
         assert not (tmp_path / "run" / "checkpoints").exists()
     assert pretrain(tmp_path / "run", tiny_overrides + ["train.no_such_key=1"]) == 2
-    assert pretrain(tmp_path / "run", tiny_overrides + ["csm.enabled=false", "csr.enabled=false",
-                                                        "css.enabled=false"]) == 2
+    assert (
+        pretrain(
+            tmp_path / "run", tiny_overrides + ["csm.enabled=false", "csr.enabled=false", "css.enabled=false"]
+        )
+        == 2
+    )
 
 
-def test_nonfinite_steps_skipped_then_run_stops(tmp_path: Path, tiny_overrides: list[str],
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nonfinite_steps_skipped_then_run_stops(
+    tmp_path: Path, tiny_overrides: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "run"
     assert pretrain(out, tiny_overrides, "--max-steps", "2") == 0
     good = load_checkpoint(out / "checkpoints" / "last.pt")
@@ -135,9 +166,24 @@ def test_nonfinite_steps_skipped_then_run_stops(tmp_path: Path, tiny_overrides: 
         return terms
 
     monkeypatch.setattr(step_module, "compute_losses", poisoned)
-    assert pretrain(out, tiny_overrides + ["train.max_nonfinite=3"], "--max-steps", "10", "--resume", "auto") == 3
+    assert (
+        pretrain(out, tiny_overrides + ["train.max_nonfinite=3"], "--max-steps", "10", "--resume", "auto")
+        == 3
+    )
     after = load_checkpoint(out / "checkpoints" / "last.pt")
     # Skipped steps never touch the weights: the checkpoint still holds the step-2 weights.
     assert after["step"] in (2, 4) and after["counters"]["steps_skipped_nonfinite"] >= 1
     for key, value in good["student"].items():
         torch.testing.assert_close(after["student"][key], value)
+
+
+def test_hybrid_tinyvit_pretrains(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    """TinyViT-5M through all three objectives (docs/backbones.md), at small shapes."""
+    out = tmp_path / "run"
+    assert pretrain(out, tiny_overrides + ["model.backbone=tiny_vit_5m"], "--max-steps", "1") == 0
+    record = read_log(out)[0]
+    assert all(np.isfinite(record[k]) for k in LOSSES)
+    meta = json.loads((out / "backbone.json").read_text())
+    assert meta["timm_model"] == "tiny_vit_5m_224"
+    model = timm.create_model(meta["timm_model"], **meta["timm_kwargs"])
+    model.load_state_dict(load_file(out / "backbone.safetensors"), strict=True)

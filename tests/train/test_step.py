@@ -11,7 +11,9 @@ from saip.train.loop import Dist, build_context
 from saip.train.step import rescale, round_to_patch, step_generator, train_step
 
 
-@pytest.mark.parametrize(("size", "expected"), [(112, 112), (144, 144), (56, 64), (72, 80), (96, 96), (40, 48)])
+@pytest.mark.parametrize(
+    ("size", "expected"), [(112, 112), (144, 144), (56, 64), (72, 80), (96, 96), (40, 48)]
+)
 def test_round_to_patch_ties_up(size: float, expected: int) -> None:
     assert round_to_patch(size, 16) == expected
 
@@ -35,13 +37,17 @@ def test_ema_updates_once_per_optimizer_step_with_accumulation(tiny_overrides: l
     before = {k: v.clone() for k, v in ctx.teacher.backbone.state_dict().items()}
     momentum = 0.9
     res = train_step(ctx, batches, 0, momentum=momentum, seed=0)
-    assert res.finite and res.images == 8 and set(res.terms) == {
-        "loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi"}
+    assert (
+        res.finite
+        and res.images == 8
+        and set(res.terms) == {"loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi"}
+    )
     student = ctx.module.backbone.state_dict()
     for key, old in before.items():
         if old.is_floating_point():  # exactly one lerp towards the updated student
-            torch.testing.assert_close(ctx.teacher.backbone.state_dict()[key],
-                                       momentum * old + (1 - momentum) * student[key])
+            torch.testing.assert_close(
+                ctx.teacher.backbone.state_dict()[key], momentum * old + (1 - momentum) * student[key]
+            )
     # The student moved (AdamW stepped once), the teacher did not receive gradients.
     assert any(not torch.equal(before[k], student[k]) for k in before)
     assert all(p.grad is None for p in ctx.teacher.parameters())

@@ -42,14 +42,25 @@ def _render(job: tuple[SceneJob, Path]) -> None:
     save_png(part_instances(parsing, humans), folder / "Instance_ids" / f"{name}.png")
 
 
-def write_cihp(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-               splits: dict[str, tuple[str, int]] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
+def write_cihp(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    splits: dict[str, tuple[str, int]] = SPLITS,
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     jobs: list[tuple[SceneJob, Path]] = []
     for folder, (split, count) in splits.items():
         n = min(count, limit) if limit is not None else count
         ids = [f"{len(jobs) + k + 1:07d}" for k in range(n)]
-        jobs += [(SceneJob(seed, 80, len(jobs) + k, out / folder / "Images" / f"{i}.jpg", 8, difficulty), out / folder)
-                 for k, i in enumerate(ids)]
+        jobs += [
+            (
+                SceneJob(seed, 80, len(jobs) + k, out / folder / "Images" / f"{i}.jpg", 8, difficulty),
+                out / folder,
+            )
+            for k, i in enumerate(ids)
+        ]
         write_lines(ids, out / folder / f"{split}_id.txt")
     map_jobs(_render, jobs, workers)
     tiles = [Tile(s.path, parsing=f / "Category_ids" / f"{s.path.stem}.png") for s, f in jobs[:8]]

@@ -25,8 +25,11 @@ from saip.synth.skeleton import COCO_KEYPOINTS, COCO_SKELETON, FACE, FEET, LHAND
 
 SPLITS = {"train": 32, "val": 12}
 PERSON_CATEGORY = {
-    "supercategory": "person", "id": 1, "name": "person",
-    "keypoints": list(COCO_KEYPOINTS), "skeleton": [list(p) for p in COCO_SKELETON],
+    "supercategory": "person",
+    "id": 1,
+    "name": "person",
+    "keypoints": list(COCO_KEYPOINTS),
+    "skeleton": [list(p) for p in COCO_SKELETON],
 }
 
 
@@ -59,7 +62,12 @@ def _group_box(points: np.ndarray) -> list[float]:
     if not len(labelled):
         return [0.0, 0.0, 0.0, 0.0]
     lo, hi = labelled.min(0), labelled.max(0)
-    return [round(float(lo[0]), 2), round(float(lo[1]), 2), round(float(hi[0] - lo[0]), 2), round(float(hi[1] - lo[1]), 2)]
+    return [
+        round(float(lo[0]), 2),
+        round(float(lo[1]), 2),
+        round(float(hi[0] - lo[0]), 2),
+        round(float(hi[1] - lo[1]), 2),
+    ]
 
 
 def person_annotation(person: PersonLabels, mask: np.ndarray) -> dict[str, Any]:
@@ -86,16 +94,36 @@ def person_annotation(person: PersonLabels, mask: np.ndarray) -> dict[str, Any]:
 def _scene_annotations(job: SceneJob) -> tuple[int, int, list[dict[str, Any]]]:
     rendered, _ = render_scene_job(job)
     instances = rendered.instances
-    anns = [person_annotation(p, instances == k) for k, p in enumerate(rendered.people, start=1) if p.area > 0]
+    anns = [
+        person_annotation(p, instances == k) for k, p in enumerate(rendered.people, start=1) if p.area > 0
+    ]
     h, w = instances.shape
     return h, w, anns
 
 
-def write_coco(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None, wholebody: bool = False,
-               splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
+def write_coco(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    wholebody: bool = False,
+    splits: dict[str, int] = SPLITS,
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     """Write COCO person keypoints (or COCO-WholeBody with `wholebody=True`) scenes into `out`."""
-    body_only = ("foot_kpts", "face_kpts", "lefthand_kpts", "righthand_kpts", "face_box", "lefthand_box",
-                 "righthand_box", "foot_valid", "face_valid", "lefthand_valid", "righthand_valid")
+    body_only = (
+        "foot_kpts",
+        "face_kpts",
+        "lefthand_kpts",
+        "righthand_kpts",
+        "face_box",
+        "lefthand_box",
+        "righthand_box",
+        "foot_valid",
+        "face_valid",
+        "lefthand_valid",
+        "righthand_valid",
+    )
     image_id = ann_id = 0
     tiles = []
     for split, count in splits.items():
@@ -114,7 +142,10 @@ def write_coco(out: Path, seed: int = 0, workers: int = 1, limit: int | None = N
             if len(tiles) < 8:
                 tiles.append(Tile(job.path, [a["keypoints"] for a in anns], [a["bbox"] for a in anns]))
         name = f"coco_wholebody_{split}_v1.0.json" if wholebody else f"person_keypoints_{split}2017.json"
-        write_json({"images": images, "annotations": annotations, "categories": [PERSON_CATEGORY]}, out / "annotations" / name)
+        write_json(
+            {"images": images, "annotations": annotations, "categories": [PERSON_CATEGORY]},
+            out / "annotations" / name,
+        )
     write_contact_sheet(tiles, out / "contact_sheet.png", columns=4, cell=(384, 384))
 
 

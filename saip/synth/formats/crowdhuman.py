@@ -37,29 +37,48 @@ def _gtboxes(job: SceneJob) -> list[dict[str, Any]]:
         occluded = int(p.visible_box[2] * p.visible_box[3] < 0.7 * full_area)
         head_hidden = int(not (p.keypoints[:5, 2] == 2).any())
         tiny = p.visible_box[3] < MIN_VISIBLE_HEIGHT
-        boxes.append({
-            "tag": "mask" if tiny else "person",
-            "hbox": _box(p.head_box),
-            "head_attr": {"ignore": head_hidden, "occ": head_hidden, "unsure": 0},
-            "fbox": _box(p.full_box),
-            "vbox": _box(p.visible_box),
-            "extra": {"ignore": 1} if tiny else {"box_id": k, "occ": occluded},
-        })
+        boxes.append(
+            {
+                "tag": "mask" if tiny else "person",
+                "hbox": _box(p.head_box),
+                "head_attr": {"ignore": head_hidden, "occ": head_hidden, "unsure": 0},
+                "fbox": _box(p.full_box),
+                "vbox": _box(p.visible_box),
+                "extra": {"ignore": 1} if tiny else {"box_id": k, "occ": occluded},
+            }
+        )
     return boxes
 
 
-def write_crowdhuman(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                     splits: dict[str, int] = SPLITS, difficulty: Difficulty = CROWDED) -> None:
+def write_crowdhuman(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    splits: dict[str, int] = SPLITS,
+    difficulty: Difficulty = CROWDED,
+) -> None:
     """Crowded scenes (up to 12 people, dense placement) with CrowdHuman's three boxes."""
     index = 0
     tiles = []
     for split, count in splits.items():
         n = min(count, limit) if limit is not None else count
         ids = [f"{index + k + 1:06d},{seed:x}{split[0]}" for k in range(n)]
-        jobs = [SceneJob(seed, 70, index + k, out / "Images" / f"{i}.jpg", 12, difficulty) for k, i in enumerate(ids)]
+        jobs = [
+            SceneJob(seed, 70, index + k, out / "Images" / f"{i}.jpg", 12, difficulty)
+            for k, i in enumerate(ids)
+        ]
         index += n
         results = map_jobs(_gtboxes, jobs, workers)
-        write_lines([json.dumps({"ID": i, "gtboxes": g}, separators=(", ", ": ")) for i, g in zip(ids, results, strict=True)],
-                    out / f"annotation_{split}.odgt")
-        tiles += [Tile(j.path, boxes=[b["fbox"] for b in g] + [b["vbox"] for b in g]) for j, g in zip(jobs, results, strict=True)]
+        write_lines(
+            [
+                json.dumps({"ID": i, "gtboxes": g}, separators=(", ", ": "))
+                for i, g in zip(ids, results, strict=True)
+            ],
+            out / f"annotation_{split}.odgt",
+        )
+        tiles += [
+            Tile(j.path, boxes=[b["fbox"] for b in g] + [b["vbox"] for b in g])
+            for j, g in zip(jobs, results, strict=True)
+        ]
     write_contact_sheet(tiles[:8], out / "contact_sheet.png", columns=4, cell=(384, 384))

@@ -28,15 +28,32 @@ from saip.synth.person import render_crop
 SPLITS = {"train": ("train", 120), "val": ("test", 40)}
 # Fashionpedia category id, name, supercategory.
 CATEGORIES = {
-    "shirt": (0, "shirt, blouse", "upperbody"), "tshirt": (1, "top, t-shirt, sweatshirt", "upperbody"),
-    "sweater": (2, "sweater", "upperbody"), "pants": (6, "pants", "lowerbody"),
-    "shorts": (7, "shorts", "lowerbody"), "skirt": (8, "skirt", "lowerbody"), "coat": (9, "coat", "wholebody"),
-    "dress": (10, "dress", "wholebody"), "glasses": (13, "glasses", "head"), "hat": (14, "hat", "head"),
-    "shoe": (23, "shoe", "legs and feet"), "bag": (24, "bag, wallet", "others"),
+    "shirt": (0, "shirt, blouse", "upperbody"),
+    "tshirt": (1, "top, t-shirt, sweatshirt", "upperbody"),
+    "sweater": (2, "sweater", "upperbody"),
+    "pants": (6, "pants", "lowerbody"),
+    "shorts": (7, "shorts", "lowerbody"),
+    "skirt": (8, "skirt", "lowerbody"),
+    "coat": (9, "coat", "wholebody"),
+    "dress": (10, "dress", "wholebody"),
+    "glasses": (13, "glasses", "head"),
+    "hat": (14, "hat", "head"),
+    "shoe": (23, "shoe", "legs and feet"),
+    "bag": (24, "bag, wallet", "others"),
     "sleeve": (31, "sleeve", "garment parts"),
 }
-ATTRIBUTES = ("plain (pattern)", "stripe", "check", "print", "colorblock",
-              "short (length)", "wrist-length", "knee (length)", "maxi (length)", "mini (length)")
+ATTRIBUTES = (
+    "plain (pattern)",
+    "stripe",
+    "check",
+    "print",
+    "colorblock",
+    "short (length)",
+    "wrist-length",
+    "knee (length)",
+    "maxi (length)",
+    "mini (length)",
+)
 _PATTERN_ATTR = {"solid": 0, "stripes": 1, "checks": 2, "print": 3, "splice": 4, "pattern": 2}
 
 
@@ -74,7 +91,9 @@ def _render(job: FashionJob) -> tuple[int, int, list[dict[str, Any]]]:
     for i, p in enumerate(rendered.prims, start=1):
         if p.garment is not None:
             groups.setdefault(p.garment, []).append(i)
-    upper = [i for tag, ids in groups.items() if tag == app.upper_type or tag.startswith("sleeve") for i in ids]
+    upper = [
+        i for tag, ids in groups.items() if tag == app.upper_type or tag.startswith("sleeve") for i in ids
+    ]
     if upper:
         groups[app.upper_type] = upper  # a garment's mask includes its sleeves, which are also parts
     anns = []
@@ -85,25 +104,44 @@ def _render(job: FashionJob) -> tuple[int, int, list[dict[str, Any]]]:
         ys, xs = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
         rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
         key = _category(tag)
-        anns.append({
-            "segmentation": {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode("ascii")},
-            "area": float(mask.sum()), "iscrowd": 0,
-            "bbox": [float(xs[0]), float(ys[0]), float(xs[-1] + 1 - xs[0]), float(ys[-1] + 1 - ys[0])],
-            "category_id": CATEGORIES[key][0], "attribute_ids": _attributes(key, app),
-        })
+        anns.append(
+            {
+                "segmentation": {
+                    "size": [int(v) for v in rle["size"]],
+                    "counts": rle["counts"].decode("ascii"),
+                },
+                "area": float(mask.sum()),
+                "iscrowd": 0,
+                "bbox": [float(xs[0]), float(ys[0]), float(xs[-1] + 1 - xs[0]), float(ys[-1] + 1 - ys[0])],
+                "category_id": CATEGORIES[key][0],
+                "attribute_ids": _attributes(key, app),
+            }
+        )
     h, w = rendered.ids.shape
     return h, w, anns
 
 
-def write_fashion(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                  splits: dict[str, tuple[str, int]] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
+def write_fashion(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    splits: dict[str, tuple[str, int]] = SPLITS,
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     categories = [{"id": i, "name": n, "supercategory": s} for i, n, s in sorted(CATEGORIES.values())]
-    attributes = [{"id": i, "name": n, "supercategory": "textile pattern" if i < 5 else "length"} for i, n in enumerate(ATTRIBUTES)]
+    attributes = [
+        {"id": i, "name": n, "supercategory": "textile pattern" if i < 5 else "length"}
+        for i, n in enumerate(ATTRIBUTES)
+    ]
     index = ann_id = 0
     tiles = []
     for split, (folder, count) in splits.items():
         n = min(count, limit) if limit is not None else count
-        jobs = [FashionJob(seed, index + k, out / folder / f"{index + k + 1:08d}.jpg", difficulty) for k in range(n)]
+        jobs = [
+            FashionJob(seed, index + k, out / folder / f"{index + k + 1:08d}.jpg", difficulty)
+            for k in range(n)
+        ]
         index += n
         images, annotations = [], []
         for job, (h, w, anns) in zip(jobs, map_jobs(_render, jobs, workers), strict=True):
@@ -113,6 +151,13 @@ def write_fashion(out: Path, seed: int = 0, workers: int = 1, limit: int | None 
                 annotations.append({**ann, "image_id": job.index + 1, "id": ann_id})
             if len(tiles) < 16:
                 tiles.append(Tile(job.path, boxes=[a["bbox"] for a in anns]))
-        write_json({"images": images, "annotations": annotations, "categories": categories, "attributes": attributes},
-                   out / "annotations" / f"instances_attributes_{split}2020.json")
+        write_json(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": categories,
+                "attributes": attributes,
+            },
+            out / "annotations" / f"instances_attributes_{split}2020.json",
+        )
     write_contact_sheet(tiles, out / "contact_sheet.png")

@@ -42,15 +42,28 @@ def _render(job: ParsingJob) -> None:
     save_png(rendered.parsing, job.labels)
 
 
-def write_lip(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-              splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
+def write_lip(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    splits: dict[str, int] = SPLITS,
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     jobs: list[ParsingJob] = []
     for split, count in splits.items():
         n = min(count, limit) if limit is not None else count
         ids = [f"{len(jobs) + k + 1:06d}_{seed % 1000000:06d}" for k in range(n)]
-        jobs += [ParsingJob(seed, len(jobs) + k, out / "TrainVal_images" / f"{split}_images" / f"{i}.jpg",
-                            out / "TrainVal_parsing_annotations" / f"{split}_segmentations" / f"{i}.png", difficulty)
-                 for k, i in enumerate(ids)]
+        jobs += [
+            ParsingJob(
+                seed,
+                len(jobs) + k,
+                out / "TrainVal_images" / f"{split}_images" / f"{i}.jpg",
+                out / "TrainVal_parsing_annotations" / f"{split}_segmentations" / f"{i}.png",
+                difficulty,
+            )
+            for k, i in enumerate(ids)
+        ]
         write_lines(ids, out / f"{split}_id.txt")
     map_jobs(_render, jobs, workers)
     write_contact_sheet([Tile(j.image, parsing=j.labels) for j in jobs[:16]], out / "contact_sheet.png")

@@ -64,27 +64,51 @@ def _render(shot: tuple[Shot, Path]) -> tuple[str, list[list[float]]]:
     return job.name, rendered.people[0].keypoints[:17].tolist() if job.kind != "junk" else []
 
 
-def _shots(seed: int, ids: range, folder_of: dict[str, str], difficulty: Difficulty, rng: np.random.Generator) -> list[Shot]:
+def _shots(
+    seed: int, ids: range, folder_of: dict[str, str], difficulty: Difficulty, rng: np.random.Generator
+) -> list[Shot]:
     """Images of each identity across 2..6 cameras; the first image per camera is the query."""
     shots = []
     for pid in ids:
-        cams = sorted(rng.choice(np.arange(1, CAMERAS + 1), size=int(rng.integers(2, CAMERAS + 1)), replace=False))
+        cams = sorted(
+            rng.choice(np.arange(1, CAMERAS + 1), size=int(rng.integers(2, CAMERAS + 1)), replace=False)
+        )
         for cam in cams:
             for k in range(int(rng.integers(2, 4))):
                 folder = folder_of["first"] if k == 0 else folder_of["rest"]
-                shots.append(Shot(seed, pid, pid + 1, int(cam), int(rng.integers(0, 200000)), k + 1, "person", folder, difficulty))
+                shots.append(
+                    Shot(
+                        seed,
+                        pid,
+                        pid + 1,
+                        int(cam),
+                        int(rng.integers(0, 200000)),
+                        k + 1,
+                        "person",
+                        folder,
+                        difficulty,
+                    )
+                )
     return shots
 
 
-def write_market(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                 identities: tuple[int, int] = (24, 24), difficulty: Difficulty = DEFAULT) -> None:
+def write_market(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    identities: tuple[int, int] = (24, 24),
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     """Write a Market-1501-style set with `identities` = (train ids, test ids) into `out`.
 
     `limit` caps the images of each folder (train, query, gallery).
     """
     rng = np.random.default_rng([seed, 30])
     train_ids, test_ids = range(identities[0]), range(identities[0], sum(identities))
-    train = _shots(seed, train_ids, {"first": "bounding_box_train", "rest": "bounding_box_train"}, difficulty, rng)
+    train = _shots(
+        seed, train_ids, {"first": "bounding_box_train", "rest": "bounding_box_train"}, difficulty, rng
+    )
     test = _shots(seed, test_ids, {"first": "query", "rest": "bounding_box_test"}, difficulty, rng)
     query = [s for s in test if s.folder == "query"]
     gallery = [s for s in test if s.folder == "bounding_box_test"]
@@ -93,13 +117,27 @@ def write_market(out: Path, seed: int = 0, workers: int = 1, limit: int | None =
         pid = test_ids[int(rng.integers(len(test_ids)))]
         kind = "distractor" if k % 2 == 0 else "junk"
         label = 0 if kind == "distractor" else -1
-        extra.append(Shot(seed, pid, label, int(rng.integers(1, CAMERAS + 1)), int(rng.integers(0, 200000)), k % 9 + 1, kind, "bounding_box_test", difficulty))
+        extra.append(
+            Shot(
+                seed,
+                pid,
+                label,
+                int(rng.integers(1, CAMERAS + 1)),
+                int(rng.integers(0, 200000)),
+                k % 9 + 1,
+                kind,
+                "bounding_box_test",
+                difficulty,
+            )
+        )
     if limit is not None:  # keep distractors, and only queries whose identity is still in the gallery
-        gallery = gallery[:max(limit - len(extra[:limit // 5]), 1)]
+        gallery = gallery[: max(limit - len(extra[: limit // 5]), 1)]
         seen = {(s.identity, s.camera) for s in gallery}
         query = [q for q in query if any(i == q.identity and c != q.camera for i, c in seen)]
-        extra = extra[:limit // 5]
+        extra = extra[: limit // 5]
     jobs = [s for group in (train, query, gallery + extra) for s in group[:limit]]
     results = map_jobs(_render, [(j, out) for j in jobs], workers)
-    tiles = [Tile(out / j.folder / name, [kp]) for j, (name, kp) in zip(jobs, results, strict=True) if kp][:16]
+    tiles = [Tile(out / j.folder / name, [kp]) for j, (name, kp) in zip(jobs, results, strict=True) if kp][
+        :16
+    ]
     write_contact_sheet(tiles, out / "contact_sheet.png")

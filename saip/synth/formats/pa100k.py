@@ -43,8 +43,14 @@ def _render(job: AttributeJob) -> np.ndarray:
     return attributes(app, rendered.people[0].view)
 
 
-def write_pa100k(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                 splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
+def write_pa100k(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    splits: dict[str, int] = SPLITS,
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     names: dict[str, list[str]] = {}
     jobs = []
     for split, count in splits.items():
@@ -57,7 +63,7 @@ def write_pa100k(out: Path, seed: int = 0, workers: int = 1, limit: int | None =
     offset = 0
     for split, files in names.items():
         variables[f"{split}_images_name"] = cell(files)
-        variables[f"{split}_label"] = np.stack(labels[offset:offset + len(files)]).astype(np.uint8)
+        variables[f"{split}_label"] = np.stack(labels[offset : offset + len(files)]).astype(np.uint8)
         offset += len(files)
     write_mat(variables, out / "annotation.mat")
     write_contact_sheet([Tile(j.path) for j in jobs[:16]], out / "contact_sheet.png")

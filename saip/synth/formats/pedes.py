@@ -45,12 +45,23 @@ def _render(job: TextJob) -> dict[str, Any]:
     _, image = render_crop(app, rng, (256, 128), camera, job.difficulty)
     save_jpeg(image, job.out / "imgs" / job.file_path, camera.jpeg_quality)
     texts = captions(app, rng)
-    return {"split": job.split, "captions": texts, "file_path": job.file_path,
-            "processed_tokens": [tokens(t) for t in texts], "id": job.identity + 1}
+    return {
+        "split": job.split,
+        "captions": texts,
+        "file_path": job.file_path,
+        "processed_tokens": [tokens(t) for t in texts],
+        "id": job.identity + 1,
+    }
 
 
-def write_pedes(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None,
-                splits: dict[str, int] = SPLITS, difficulty: Difficulty = DEFAULT) -> None:
+def write_pedes(
+    out: Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    splits: dict[str, int] = SPLITS,
+    difficulty: Difficulty = DEFAULT,
+) -> None:
     """`limit` caps the images per split (2 to 3 images per identity)."""
     rng = np.random.default_rng([seed, 91])
     jobs: list[TextJob] = []
@@ -58,7 +69,9 @@ def write_pedes(out: Path, seed: int = 0, workers: int = 1, limit: int | None = 
     for split, count in splits.items():
         split_jobs = []
         for _ in range(count):
-            split_jobs += [TextJob(seed, identity, k, split, out, difficulty) for k in range(int(rng.integers(2, 4)))]
+            split_jobs += [
+                TextJob(seed, identity, k, split, out, difficulty) for k in range(int(rng.integers(2, 4)))
+            ]
             identity += 1
         jobs += split_jobs[:limit]
     records = map_jobs(_render, jobs, workers)

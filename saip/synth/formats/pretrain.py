@@ -33,9 +33,13 @@ def _render(job: ImageJob) -> None:
     save_jpeg(image, job.path, int(rng.integers(75, 96)))
 
 
-def write_unlabelled(out: Path, seed: int, workers: int, limit: int | None, persons: int, backgrounds: int) -> None:
+def write_unlabelled(
+    out: Path, seed: int, workers: int, limit: int | None, persons: int, backgrounds: int
+) -> None:
     jobs = [ImageJob(seed, k, out / "persons" / f"{k:06d}.jpg", True) for k in range(persons)][:limit]
-    jobs += [ImageJob(seed, k, out / "backgrounds" / f"{k:06d}.jpg", False) for k in range(backgrounds)][:limit]
+    jobs += [ImageJob(seed, k, out / "backgrounds" / f"{k:06d}.jpg", False) for k in range(backgrounds)][
+        :limit
+    ]
     map_jobs(_render, jobs, workers)
     write_contact_sheet([Tile(j.path) for j in jobs[:16]], out / "contact_sheet.png")
 

@@ -29,7 +29,9 @@ def _draw_tile(tile: Tile, cell: tuple[int, int]) -> Image.Image:
     image = Image.open(tile.image).convert("RGB")
     if tile.parsing is not None:
         labels = np.asarray(Image.open(tile.parsing))
-        mixed = np.where(labels[..., None] > 0, np.asarray(image) // 2 + _PALETTE[labels] // 2, np.asarray(image))
+        mixed = np.where(
+            labels[..., None] > 0, np.asarray(image) // 2 + _PALETTE[labels] // 2, np.asarray(image)
+        )
         image = Image.fromarray(mixed.astype(np.uint8))
     s = min(cell[0] / image.height, cell[1] / image.width)  # small crops are enlarged to be seen
     image = image.resize((max(1, round(image.width * s)), max(1, round(image.height * s))), Image.NEAREST)
@@ -48,7 +50,9 @@ def _draw_tile(tile: Tile, cell: tuple[int, int]) -> Image.Image:
     return image
 
 
-def write_contact_sheet(tiles: list[Tile], path: Path, columns: int = 8, cell: tuple[int, int] = (256, 192)) -> None:
+def write_contact_sheet(
+    tiles: list[Tile], path: Path, columns: int = 8, cell: tuple[int, int] = (256, 192)
+) -> None:
     """A PNG grid of `tiles`, each fitted into `cell` (H, W): green points visible, red hidden."""
     if not tiles:
         return

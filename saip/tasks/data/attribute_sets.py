@@ -78,8 +78,10 @@ def read_pa100k(root: str | Path) -> AttributeSets:
 
 def _split_indices(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
-        raise FileNotFoundError(f"PETA split file not found: {path} (set attributes.peta_split, or '' for "
-                                "the random partition in PETA.mat)")
+        raise FileNotFoundError(
+            f"PETA split file not found: {path} (set attributes.peta_split, or '' for "
+            "the random partition in PETA.mat)"
+        )
     raw: Any = json.loads(path.read_text()) if path.suffix == ".json" else load_plain_pickle(path)
     if not isinstance(raw, dict) or not {"train_idx", "val_idx", "test_idx"} <= set(raw):
         raise ValueError(f"{path} must hold train_idx, val_idx and test_idx")
@@ -95,14 +97,16 @@ def read_peta(root: str | Path, split_file: str = "") -> AttributeSets:
     peta = scipy.io.loadmat(mat_path)["peta"][0, 0]
     if not {"data", "attribute"} <= set(peta.dtype.names or ()):
         raise ValueError(f"{mat_path}: struct peta lacks data / attribute (has {peta.dtype.names})")
-    labels = np.asarray(peta["data"])[:, 4:4 + PETA_EVALUATED]
+    labels = np.asarray(peta["data"])[:, 4 : 4 + PETA_EVALUATED]
     names = _cell_strings(peta["attribute"])[:PETA_EVALUATED]
     if split_file:
         idx = _split_indices(root / split_file)
     else:
         part = peta["partion_attribute"][0, 0][0, 0]
-        idx = {k: np.asarray(part[i]).ravel().astype(np.int64) - 1
-               for i, k in enumerate(("train_idx", "val_idx", "test_idx"))}
+        idx = {
+            k: np.asarray(part[i]).ravel().astype(np.int64) - 1
+            for i, k in enumerate(("train_idx", "val_idx", "test_idx"))
+        }
     bad = [k for k, v in idx.items() if len(v) and (v.min() < 0 or v.max() >= len(labels))]
     if bad:
         raise ValueError(f"PETA split indices out of range 0..{len(labels) - 1}: {', '.join(bad)}")

@@ -60,8 +60,10 @@ def read_market_folder(folder: Path) -> ReidList:
     parsed = [(p, _MARKET_NAME.match(p.name)) for p in files]
     bad = [p.name for p, m in parsed if m is None]
     if bad:
-        raise ValueError(f"{folder}: {len(bad)} file names are not Market-1501 names "
-                         f"(PPPP_cCsS_FFFFFF_NN.jpg), e.g. {bad[:3]}")
+        raise ValueError(
+            f"{folder}: {len(bad)} file names are not Market-1501 names "
+            f"(PPPP_cCsS_FFFFFF_NN.jpg), e.g. {bad[:3]}"
+        )
     if not files:
         raise ValueError(f"{folder} holds no images")
     pids = np.array([int(m.group(1)) for _, m in parsed], dtype=np.int64)  # type: ignore[union-attr]
@@ -69,7 +71,9 @@ def read_market_folder(folder: Path) -> ReidList:
     return ReidList(files, pids, camids)
 
 
-def read_market1501(root: str | Path, splits: tuple[str, ...] = ("train", "query", "gallery")) -> dict[str, ReidList]:
+def read_market1501(
+    root: str | Path, splits: tuple[str, ...] = ("train", "query", "gallery")
+) -> dict[str, ReidList]:
     root = Path(root)
     missing = [MARKET_SPLITS[s] + "/" for s in splits if not (root / MARKET_SPLITS[s]).is_dir()]
     if missing:
@@ -84,7 +88,12 @@ def _read_msmt_list(list_file: Path, image_dir: Path) -> ReidList:
             continue
         parts = line.split()
         fields = Path(parts[0]).name.split("_")
-        if len(parts) != 2 or len(fields) < 3 or not parts[1].lstrip("-").isdigit() or not fields[2].isdigit():
+        if (
+            len(parts) != 2
+            or len(fields) < 3
+            or not parts[1].lstrip("-").isdigit()
+            or not fields[2].isdigit()
+        ):
             raise ValueError(f"{list_file}:{number}: expected 'PPPP/PPPP_NNN_CC_....jpg PID', got {line!r}")
         paths.append(image_dir / parts[0])
         pids.append(int(parts[1]))
@@ -105,8 +114,11 @@ def read_msmt17(root: str | Path) -> dict[str, ReidList]:
         raise FileNotFoundError(f"{root} is not in the MSMT17 layout: missing {', '.join(missing)}")
     train, val = (_read_msmt_list(root / f"list_{s}.txt", train_dir) for s in ("train", "val"))
     sets = {
-        "train": ReidList(train.paths + val.paths, np.concatenate([train.pids, val.pids]),
-                          np.concatenate([train.camids, val.camids])),
+        "train": ReidList(
+            train.paths + val.paths,
+            np.concatenate([train.pids, val.pids]),
+            np.concatenate([train.camids, val.camids]),
+        ),
         "query": _read_msmt_list(root / "list_query.txt", test_dir),
         "gallery": _read_msmt_list(root / "list_gallery.txt", test_dir),
     }

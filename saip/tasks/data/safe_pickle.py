@@ -26,10 +26,17 @@ class _AttrDict(dict):
 
 
 # The callables numpy's own pickles name (their module moved from numpy.core to numpy._core in 2.0).
-_NUMPY = {"_reconstruct": np.ndarray((0,)).__reduce__()[0], "_frombuffer": np.ones(1).__reduce_ex__(5)[0],
-          "scalar": np.float64(0).__reduce__()[0], "dtype": np.dtype, "ndarray": np.ndarray}
+_NUMPY = {
+    "_reconstruct": np.ndarray((0,)).__reduce__()[0],
+    "_frombuffer": np.ones(1).__reduce_ex__(5)[0],
+    "scalar": np.float64(0).__reduce__()[0],
+    "dtype": np.dtype,
+    "ndarray": np.ndarray,
+}
 _ALLOWED: dict[tuple[str, str], Any] = {
-    **{("builtins", n): getattr(builtins, n) for n in ("dict", "list", "tuple", "set", "frozenset", "object")},
+    **{
+        ("builtins", n): getattr(builtins, n) for n in ("dict", "list", "tuple", "set", "frozenset", "object")
+    },
     ("easydict", "EasyDict"): _AttrDict,
     ("copyreg", "_reconstructor"): copyreg._reconstructor,
     ("_codecs", "encode"): codecs.encode,  # how protocols 0-2 spell bytes (numpy array buffers)
@@ -45,7 +52,9 @@ class _RestrictedUnpickler(pickle.Unpickler):
             return _ALLOWED[(module, name)]
         if module.split(".")[0] == "numpy" and name in _NUMPY:
             return _NUMPY[name]
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only plain containers and numpy arrays")
+        raise pickle.UnpicklingError(
+            f"refusing to load {module}.{name}: only plain containers and numpy arrays"
+        )
 
 
 def load_plain_pickle(path: str | Path) -> Any:

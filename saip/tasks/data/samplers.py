@@ -21,7 +21,7 @@ def shuffled_batches(n: int, batch_size: int, *, seed: int, epoch: int) -> list[
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     order = _rng(seed, epoch).permutation(n).tolist()
-    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+    return [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 
 
 def pk_batches(pids: Sequence[int], p: int, k: int, *, seed: int, epoch: int) -> list[list[int]]:
@@ -44,7 +44,7 @@ def pk_batches(pids: Sequence[int], p: int, k: int, *, seed: int, epoch: int) ->
     for pid in sorted(by_pid):
         idx = np.asarray(by_pid[pid])
         idx = rng.choice(idx, size=k, replace=True) if len(idx) < k else rng.permutation(idx)
-        chunks[pid] = [idx[i:i + k].tolist() for i in range(0, len(idx) - k + 1, k)]
+        chunks[pid] = [idx[i : i + k].tolist() for i in range(0, len(idx) - k + 1, k)]
     batches = []
     available = sorted(chunks)
     while len(available) >= p:

@@ -25,11 +25,13 @@ def eval_transform(img_size: tuple[int, int]) -> v2.Compose:
 
 def train_transform(img_size: tuple[int, int], *, erasing: float = 0.5, pad: int = 10) -> v2.Compose:
     """Resize, flip, pad-and-crop, normalise, random erasing."""
-    return v2.Compose([
-        v2.Resize(tuple(img_size), antialias=True),
-        v2.RandomHorizontalFlip(0.5),
-        v2.Pad(pad),
-        v2.RandomCrop(tuple(img_size)),
-        *_to_normalised_tensor(),
-        v2.RandomErasing(p=erasing, value=0),
-    ])
+    return v2.Compose(
+        [
+            v2.Resize(tuple(img_size), antialias=True),
+            v2.RandomHorizontalFlip(0.5),
+            v2.Pad(pad),
+            v2.RandomCrop(tuple(img_size)),
+            *_to_normalised_tensor(),
+            v2.RandomErasing(p=erasing, value=0),
+        ]
+    )

@@ -16,8 +16,9 @@ from PIL import Image
 from torch import Tensor
 
 
-def box_to_region(box: tuple[float, float, float, float], out_size: tuple[int, int],
-                  padding: float = 1.25) -> tuple[np.ndarray, np.ndarray]:
+def box_to_region(
+    box: tuple[float, float, float, float], out_size: tuple[int, int], padding: float = 1.25
+) -> tuple[np.ndarray, np.ndarray]:
     """A COCO box (x, y, w, h) -> centre (cx, cy) and size (bw, bh) grown to the output's aspect,
     then by `padding` (the field's 1.25 margin around a person)."""
     x, y, w, h = box
@@ -31,8 +32,9 @@ def box_to_region(box: tuple[float, float, float, float], out_size: tuple[int, i
     return center, np.array([w, h]) * padding
 
 
-def region_matrix(center: np.ndarray, size: np.ndarray, out_size: tuple[int, int],
-                  rotation: float = 0.0, flip: bool = False) -> np.ndarray:
+def region_matrix(
+    center: np.ndarray, size: np.ndarray, out_size: tuple[int, int], rotation: float = 0.0, flip: bool = False
+) -> np.ndarray:
     """[2, 3] affine from image to output coordinates: `size` (bw, bh) around `center` fills the
     output, rotated by `rotation` degrees and mirrored when `flip`."""
     out_h, out_w = out_size
@@ -57,8 +59,14 @@ def apply_points(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
     return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def warp_image(image: Image.Image, matrix: np.ndarray, out_size: tuple[int, int], *,
-               nearest: bool = False, fill: int | tuple[int, ...] = 0) -> Image.Image:
+def warp_image(
+    image: Image.Image,
+    matrix: np.ndarray,
+    out_size: tuple[int, int],
+    *,
+    nearest: bool = False,
+    fill: int | tuple[int, ...] = 0,
+) -> Image.Image:
     """Resample `image` into the (H, W) output through `matrix` (image -> output).
 
     PIL samples output pixel corners, so the centre-convention inverse is shifted by half a pixel.
@@ -67,8 +75,13 @@ def warp_image(image: Image.Image, matrix: np.ndarray, out_size: tuple[int, int]
     inv_shifted = inv.copy()
     inv_shifted[:, 2] = inv[:, 2] - inv[:, :2].sum(1) * 0.5 + 0.5
     resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
-    return image.transform((out_size[1], out_size[0]), Image.Transform.AFFINE, tuple(inv_shifted.reshape(-1)),
-                           resample=resample, fillcolor=fill)
+    return image.transform(
+        (out_size[1], out_size[0]),
+        Image.Transform.AFFINE,
+        tuple(inv_shifted.reshape(-1)),
+        resample=resample,
+        fillcolor=fill,
+    )
 
 
 def warp_back(maps: Tensor, matrix: np.ndarray, image_size: tuple[int, int]) -> Tensor:
@@ -78,8 +91,9 @@ def warp_back(maps: Tensor, matrix: np.ndarray, image_size: tuple[int, int]) -> 
     """
     h, w = maps.shape[-2:]
     img_h, img_w = image_size
-    ys, xs = torch.meshgrid(torch.arange(img_h, dtype=torch.float64), torch.arange(img_w, dtype=torch.float64),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(img_h, dtype=torch.float64), torch.arange(img_w, dtype=torch.float64), indexing="ij"
+    )
     m = torch.as_tensor(matrix, dtype=torch.float64)
     u = m[0, 0] * xs + m[0, 1] * ys + m[0, 2]
     v = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]

@@ -32,7 +32,12 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "
 
 def make_result(image_id: int, points: np.ndarray, score: float, kpset: KeypointSet) -> dict[str, Any]:
     """One COCO results entry for a person: points [K, 3] (x, y, confidence) in image pixels."""
-    return {"image_id": int(image_id), "category_id": 1, "score": round(float(score), 5), **kpset.scatter(points)}
+    return {
+        "image_id": int(image_id),
+        "category_id": 1,
+        "score": round(float(score), 5),
+        **kpset.scatter(points),
+    }
 
 
 def save_results(results: list[dict[str, Any]], path: Path) -> Path:
@@ -43,10 +48,12 @@ def save_results(results: list[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def _part_view(gt: dict[str, Any], results: list[dict[str, Any]], parts: tuple[Part, ...], num: int,
-               skip_unscored: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _part_view(
+    gt: dict[str, Any], results: list[dict[str, Any]], parts: tuple[Part, ...], num: int, skip_unscored: bool
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Ground truth and results whose `keypoints` hold only `parts`' points, concatenated; with
     `skip_unscored`, results whose part scores are all 0 are dropped (xtcocotools' whole-body rule)."""
+
     def points(entry: dict[str, Any]) -> list[float]:
         return [v for p in parts for v in entry.get(p.key) or [0.0] * (3 * (p.stop - p.start))]
 
@@ -54,16 +61,29 @@ def _part_view(gt: dict[str, Any], results: list[dict[str, Any]], parts: tuple[P
     view["annotations"] = []
     for ann in gt["annotations"]:
         kpts = points(ann)
-        view["annotations"].append({**{k: v for k, v in ann.items() if not k.endswith("kpts")},
-                                    "keypoints": kpts, "num_keypoints": int(np.count_nonzero(np.asarray(kpts[2::3])))})
-    view["categories"] = [{**copy.deepcopy(c), "keypoints": [f"p{i}" for i in range(num)], "skeleton": []}
-                          for c in gt["categories"]]
+        view["annotations"].append(
+            {
+                **{k: v for k, v in ann.items() if not k.endswith("kpts")},
+                "keypoints": kpts,
+                "num_keypoints": int(np.count_nonzero(np.asarray(kpts[2::3]))),
+            }
+        )
+    view["categories"] = [
+        {**copy.deepcopy(c), "keypoints": [f"p{i}" for i in range(num)], "skeleton": []}
+        for c in gt["categories"]
+    ]
     dets = []
     for res in results:
         kpts = points(res)
         if not skip_unscored or np.count_nonzero(np.asarray(kpts[2::3])):
-            dets.append({"image_id": res["image_id"], "category_id": res["category_id"],
-                         "keypoints": kpts, "score": res["score"]})
+            dets.append(
+                {
+                    "image_id": res["image_id"],
+                    "category_id": res["category_id"],
+                    "keypoints": kpts,
+                    "score": res["score"],
+                }
+            )
     return view, dets
 
 
@@ -85,7 +105,9 @@ def _coco_eval(gt: dict[str, Any], results: list[dict[str, Any]], sigmas: np.nda
     return [float(v) if v >= 0 else None for v in coco_eval.stats]
 
 
-def evaluate_keypoints(gt: dict[str, Any], results: list[dict[str, Any]], kpset: KeypointSet) -> dict[str, Any]:
+def evaluate_keypoints(
+    gt: dict[str, Any], results: list[dict[str, Any]], kpset: KeypointSet
+) -> dict[str, Any]:
     """OKS metrics of `results` (COCO results format of `kpset`) against the annotation dict `gt`.
 
     COCO: `AP`, `AP50`, `AP75`, `APm`, `APl`, `AR` (and AR50/75/m/l). WholeBody: the same from the
@@ -101,7 +123,7 @@ def evaluate_keypoints(gt: dict[str, Any], results: list[dict[str, Any]], kpset:
     metrics["AP_wholebody"], metrics["AR_wholebody"] = metrics["AP"], metrics["AR"]
     for part in kpset.parts:
         view, dets = _part_view(gt, results, (part,), part.stop - part.start, skip_unscored=True)
-        stats = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas[part.start:part.stop]), strict=True))
+        stats = dict(zip(STAT_NAMES, _coco_eval(view, dets, sigmas[part.start : part.stop]), strict=True))
         metrics[f"AP_{part.name}"], metrics[f"AR_{part.name}"] = stats["AP"], stats["AR"]
     hands = [metrics[f"AP_{side}hand"] for side in ("left", "right") if metrics[f"AP_{side}hand"] is not None]
     metrics["AP_hand"] = sum(hands) / len(hands) if hands else None

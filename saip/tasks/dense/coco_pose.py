@@ -35,8 +35,11 @@ IMAGENET_STD = [0.229, 0.224, 0.225]
 def find_keypoint_set(root: str | Path, prefer: str = "auto") -> KeypointSet:
     """The keypoint set whose annotation files are in `root` (`auto`: COCO first, then WholeBody)."""
     ann = Path(root) / "annotations"
-    candidates = [COCO_BODY, COCO_WHOLEBODY] if prefer == "auto" else \
-        [s for s in (COCO_BODY, COCO_WHOLEBODY) if s.name == prefer]
+    candidates = (
+        [COCO_BODY, COCO_WHOLEBODY]
+        if prefer == "auto"
+        else [s for s in (COCO_BODY, COCO_WHOLEBODY) if s.name == prefer]
+    )
     if not candidates:
         raise ValueError(f"unknown keypoint set {prefer!r}; use auto, coco or wholebody")
     for kpset in candidates:
@@ -86,8 +89,13 @@ def _clip_box(box: list[float], width: int, height: int) -> tuple[float, float, 
     return x0, y0, x1 - x0 + 1, y1 - y0 + 1
 
 
-def person_instances(gt: dict[str, Any], image_dir: Path, kpset: KeypointSet,
-                     detections: list[dict[str, Any]] | None = None, score_thr: float = 0.0) -> list[Instance]:
+def person_instances(
+    gt: dict[str, Any],
+    image_dir: Path,
+    kpset: KeypointSet,
+    detections: list[dict[str, Any]] | None = None,
+    score_thr: float = 0.0,
+) -> list[Instance]:
     """Ground-truth people with at least one labelled point (or detector boxes when given)."""
     images = {img["id"]: img for img in gt["images"]}
     out = []
@@ -95,11 +103,18 @@ def person_instances(gt: dict[str, Any], image_dir: Path, kpset: KeypointSet,
         for ann in gt["annotations"]:
             points = kpset.gather(ann)
             img = images.get(ann["image_id"])
-            if ann.get("iscrowd", 0) or ann.get("category_id", 1) != 1 or img is None or not (points[:, 2] > 0).any():
+            if (
+                ann.get("iscrowd", 0)
+                or ann.get("category_id", 1) != 1
+                or img is None
+                or not (points[:, 2] > 0).any()
+            ):
                 continue
             box = _clip_box(ann["bbox"], img["width"], img["height"])
             if box is not None:
-                out.append(Instance(img["id"], image_dir / img["file_name"], box, 1.0, points.astype(np.float32)))
+                out.append(
+                    Instance(img["id"], image_dir / img["file_name"], box, 1.0, points.astype(np.float32))
+                )
         return out
     empty = np.zeros((kpset.num, 3), dtype=np.float32)
     for det in detections:
@@ -127,8 +142,15 @@ class TopDownDataset(Dataset):
     (x, y, v in crop pixels), "inverse" [2, 3] (crop -> image affine, to map predictions back),
     "index"}."""
 
-    def __init__(self, instances: list[Instance], kpset: KeypointSet, input_size: tuple[int, int],
-                 *, augment: PoseAugment | None = None, sigma: float = 2.0) -> None:
+    def __init__(
+        self,
+        instances: list[Instance],
+        kpset: KeypointSet,
+        input_size: tuple[int, int],
+        *,
+        augment: PoseAugment | None = None,
+        sigma: float = 2.0,
+    ) -> None:
         self.instances = instances
         self.kpset = kpset
         self.input_size = tuple(input_size)
@@ -145,7 +167,11 @@ class TopDownDataset(Dataset):
         if aug is None:
             return 1.0, 0.0, False
         scale = float(torch.randn(()).clamp(-1, 1)) * aug.scale + 1.0
-        rotation = float(torch.randn(()).clamp(-2, 2)) * aug.rotation if float(torch.rand(())) < aug.rotation_prob else 0.0
+        rotation = (
+            float(torch.randn(()).clamp(-2, 2)) * aug.rotation
+            if float(torch.rand(())) < aug.rotation_prob
+            else 0.0
+        )
         return scale, rotation, float(torch.rand(())) < aug.flip
 
     def __getitem__(self, index: int) -> dict[str, Tensor | int]:
@@ -161,7 +187,14 @@ class TopDownDataset(Dataset):
         if flip:
             points, visible = points[self.flip_index], visible[self.flip_index]
         target, weight = encode(points, visible, self.input_size, self.heatmap_size, self.sigma)
-        tensor = TF.normalize(TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD)
-        return {"image": tensor, "target": torch.from_numpy(target), "weight": torch.from_numpy(weight),
-                "points": torch.from_numpy(np.concatenate([points, visible[:, None]], 1)).float(),
-                "inverse": torch.from_numpy(invert(matrix)), "index": index}
+        tensor = TF.normalize(
+            TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD
+        )
+        return {
+            "image": tensor,
+            "target": torch.from_numpy(target),
+            "weight": torch.from_numpy(weight),
+            "points": torch.from_numpy(np.concatenate([points, visible[:, None]], 1)).float(),
+            "inverse": torch.from_numpy(invert(matrix)),
+            "index": index,
+        }

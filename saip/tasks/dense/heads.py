@@ -75,8 +75,11 @@ class HeatmapHead(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(int(math.log2(stride // 4))):
-            layers += [nn.ConvTranspose2d(in_dim, width, 4, stride=2, padding=1, bias=False),
-                       nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            layers += [
+                nn.ConvTranspose2d(in_dim, width, 4, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
             in_dim = width
         self.deconv = nn.Sequential(*layers)
         self.final = nn.Conv2d(in_dim, num_keypoints, 1)
@@ -88,16 +91,20 @@ class HeatmapHead(nn.Module):
 
 
 def _conv_bn_relu(in_dim: int, out_dim: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(in_dim, out_dim, kernel, padding=kernel // 2, bias=False),
-                         nn.BatchNorm2d(out_dim), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_dim, out_dim, kernel, padding=kernel // 2, bias=False),
+        nn.BatchNorm2d(out_dim),
+        nn.ReLU(inplace=True),
+    )
 
 
 class PartHead(nn.Module):
     """Parsing decoder: 1x1 projections of the final and intermediate maps summed at stride 16, then
     two (3x3 conv, x2 bilinear) stages to stride 4 and a 1x1 classifier."""
 
-    def __init__(self, in_dim: int, mid_dim: int, num_classes: int, width: int = 128,
-                 dropout: float = 0.1) -> None:
+    def __init__(
+        self, in_dim: int, mid_dim: int, num_classes: int, width: int = 128, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         self.proj_final = _conv_bn_relu(in_dim, width, 1)
         self.proj_mid = _conv_bn_relu(mid_dim, width, 1)

@@ -21,8 +21,13 @@ def heatmap_scale(input_size: tuple[int, int], heatmap_size: tuple[int, int]) ->
     return np.array([(hw - 1) / (iw - 1), (hh - 1) / (ih - 1)])
 
 
-def encode(points: np.ndarray, visible: np.ndarray, input_size: tuple[int, int],
-           heatmap_size: tuple[int, int], sigma: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+def encode(
+    points: np.ndarray,
+    visible: np.ndarray,
+    input_size: tuple[int, int],
+    heatmap_size: tuple[int, int],
+    sigma: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Gaussian targets for [K, 2] input-pixel points.
 
     Returns heatmaps [K, h, w] (peak 1 at the unrounded position) and weights [K] (0 for points that
@@ -33,8 +38,12 @@ def encode(points: np.ndarray, visible: np.ndarray, input_size: tuple[int, int],
     xs, ys = np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)
     gx = np.exp(-((xs[None] - mu[:, :1]) ** 2) / (2 * sigma**2))  # [K, w]
     gy = np.exp(-((ys[None] - mu[:, 1:]) ** 2) / (2 * sigma**2))  # [K, h]
-    inside = (mu[:, 0] > -3 * sigma) & (mu[:, 0] < w - 1 + 3 * sigma) & \
-             (mu[:, 1] > -3 * sigma) & (mu[:, 1] < h - 1 + 3 * sigma)
+    inside = (
+        (mu[:, 0] > -3 * sigma)
+        & (mu[:, 0] < w - 1 + 3 * sigma)
+        & (mu[:, 1] > -3 * sigma)
+        & (mu[:, 1] < h - 1 + 3 * sigma)
+    )
     weight = ((visible > 0) & inside).astype(np.float32)
     heatmaps = gy[:, :, None] * gx[:, None, :] * weight[:, None, None]
     return heatmaps.astype(np.float32), weight
@@ -88,4 +97,3 @@ def decode(heatmaps: Tensor, input_size: tuple[int, int], blur_kernel: int = 11)
         peaks = _dark_refine(heatmaps, peaks, blur_kernel)
     scale = torch.as_tensor(heatmap_scale(input_size, (h, w)), dtype=peaks.dtype, device=peaks.device)
     return peaks / scale, scores
-

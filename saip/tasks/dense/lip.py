@@ -23,9 +23,28 @@ from saip.tasks.dense.affine import box_to_region, region_matrix, warp_image
 from saip.tasks.dense.coco_pose import IMAGENET_MEAN, IMAGENET_STD
 from saip.tasks.dense.flip import swap_index
 
-LIP_CLASSES = ("background", "hat", "hair", "glove", "sunglasses", "upper_clothes", "dress", "coat", "socks",
-               "pants", "jumpsuits", "scarf", "skirt", "face", "left_arm", "right_arm", "left_leg", "right_leg",
-               "left_shoe", "right_shoe")
+LIP_CLASSES = (
+    "background",
+    "hat",
+    "hair",
+    "glove",
+    "sunglasses",
+    "upper_clothes",
+    "dress",
+    "coat",
+    "socks",
+    "pants",
+    "jumpsuits",
+    "scarf",
+    "skirt",
+    "face",
+    "left_arm",
+    "right_arm",
+    "left_leg",
+    "right_leg",
+    "left_shoe",
+    "right_shoe",
+)
 LIP_PAIRS = ((14, 15), (16, 17), (18, 19))
 IGNORE = 255
 
@@ -55,8 +74,15 @@ class LIPDataset(Dataset):
 
     num_classes = len(LIP_CLASSES)
 
-    def __init__(self, files: list[tuple[Path, Path]], input_size: tuple[int, int], *, train: bool = False,
-                 scale: float = 0.25, rotation: float = 30.0) -> None:
+    def __init__(
+        self,
+        files: list[tuple[Path, Path]],
+        input_size: tuple[int, int],
+        *,
+        train: bool = False,
+        scale: float = 0.25,
+        rotation: float = 30.0,
+    ) -> None:
         self.files = files
         self.input_size = tuple(input_size)
         self.train = train
@@ -88,13 +114,18 @@ class LIPDataset(Dataset):
             raise ValueError(f"{label_path} is {label.size} (W, H) but its image is {image.size}")
         matrix, flip = self.geometry((image.height, image.width))
         crop = warp_image(image, matrix, self.input_size)
-        target = torch.from_numpy(np.asarray(warp_image(label, matrix, self.input_size, nearest=True, fill=IGNORE),
-                                             dtype=np.int64).copy())
+        target = torch.from_numpy(
+            np.asarray(
+                warp_image(label, matrix, self.input_size, nearest=True, fill=IGNORE), dtype=np.int64
+            ).copy()
+        )
         if ((target >= self.num_classes) & (target != IGNORE)).any():
             raise ValueError(f"{label_path} has labels outside 0..{self.num_classes - 1} and {IGNORE}")
         if flip:  # a left arm now looks like a right arm; `swap` maps slot num_classes to IGNORE
             target = self.swap[torch.where(target == IGNORE, self.num_classes, target)]
-        tensor = TF.normalize(TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD)
+        tensor = TF.normalize(
+            TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD
+        )
         return {"image": tensor, "label": target, "index": index}
 
     def original(self, index: int) -> tuple[Tensor, np.ndarray]:

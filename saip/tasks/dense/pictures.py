@@ -69,7 +69,10 @@ def parsing_picture(images: Tensor, truth: Tensor, predicted: Tensor, num_classe
     colours = np.vstack([palette(num_classes), np.full((256 - num_classes, 3), 255, dtype=np.uint8)])
     tiles = []
     for image, true, pred in zip(images, truth, predicted, strict=True):
-        tiles += [to_pil(image), Image.fromarray(colours[true.cpu().numpy().astype(np.uint8)]),
-                  Image.fromarray(colours[pred.cpu().numpy().astype(np.uint8)])]
+        tiles += [
+            to_pil(image),
+            Image.fromarray(colours[true.cpu().numpy().astype(np.uint8)]),
+            Image.fromarray(colours[pred.cpu().numpy().astype(np.uint8)]),
+        ]
     grid(tiles, columns=3).save(path)
     return path

@@ -26,10 +26,14 @@ class ConfusionMatrix:
         truth, pred = truth[keep].long().cpu(), pred[keep].long().cpu()
         bad = (truth < 0) | (truth >= self.num_classes)
         if bad.any():
-            raise ValueError(f"truth labels outside 0..{self.num_classes - 1} (and ignore {self.ignore}): "
-                             f"{sorted(set(truth[bad].tolist()))[:5]}")
+            raise ValueError(
+                f"truth labels outside 0..{self.num_classes - 1} (and ignore {self.ignore}): "
+                f"{sorted(set(truth[bad].tolist()))[:5]}"
+            )
         flat = truth * self.num_classes + pred.clamp(0, self.num_classes - 1)
-        self.counts += torch.bincount(flat, minlength=self.num_classes**2).view(self.num_classes, self.num_classes)
+        self.counts += torch.bincount(flat, minlength=self.num_classes**2).view(
+            self.num_classes, self.num_classes
+        )
 
 
 def segmentation_metrics(counts: Tensor) -> dict[str, float | list[float | None]]:

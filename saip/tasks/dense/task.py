@@ -38,23 +38,37 @@ def dense_backbone(cfg: EvalConfig) -> Backbone:
     stride = final_stride(backbone)
     h, w = cfg.model.img_size
     if h % stride or w % stride:
-        raise ValueError(f"model.img_size (H, W)=({h}, {w}) must be multiples of {stride} for {backbone.name}")
+        raise ValueError(
+            f"model.img_size (H, W)=({h}, {w}) must be multiples of {stride} for {backbone.name}"
+        )
     return backbone
 
 
-def dense_parts(cfg: EvalConfig, model: DenseModel, train_set: Dataset,
-                loss: Callable[[DenseModel, dict[str, Tensor]], dict[str, Tensor]],
-                evaluate: Callable[[DenseModel, RunDir], dict[str, Any]]) -> TaskParts:
+def dense_parts(
+    cfg: EvalConfig,
+    model: DenseModel,
+    train_set: Dataset,
+    loss: Callable[[DenseModel, dict[str, Tensor]], dict[str, Tensor]],
+    evaluate: Callable[[DenseModel, RunDir], dict[str, Any]],
+) -> TaskParts:
     """Engine parts for a dense task; layer-wise lr decay applies to the fine-tuned timm model."""
     return TaskParts(
-        model=model, evaluate=evaluate, train_set=train_set, loss=loss,  # type: ignore[arg-type]
-        epoch_batches=lambda epoch: shuffled_batches(len(train_set), cfg.train.batch_size,  # type: ignore[arg-type]
-                                                     seed=cfg.train.seed, epoch=epoch),
+        model=model,
+        evaluate=evaluate,
+        train_set=train_set,
+        loss=loss,  # type: ignore[arg-type]
+        epoch_batches=lambda epoch: shuffled_batches(
+            len(train_set),
+            cfg.train.batch_size,  # type: ignore[arg-type]
+            seed=cfg.train.seed,
+            epoch=epoch,
+        ),
         backbone=None if model.frozen else model.backbone.model,
     )
 
 
 def eval_loader(dataset: Dataset, cfg: EvalConfig) -> DataLoader:
     """In-order batches for prediction (no gradients, so the larger eval batch size)."""
-    return DataLoader(dataset, batch_size=cfg.train.eval_batch_size, shuffle=False,
-                      num_workers=cfg.train.num_workers)
+    return DataLoader(
+        dataset, batch_size=cfg.train.eval_batch_size, shuffle=False, num_workers=cfg.train.num_workers
+    )
