@@ -12,6 +12,8 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import torch
+
 from saip.config import load_config
 
 T = TypeVar("T", bound="EvalConfig")
@@ -104,7 +106,10 @@ _FLAGS = {
 
 
 def load_eval_config(schema: type[T], args: argparse.Namespace) -> T:
-    """defaults < `--config` file < flags < `key=value` overrides, type-checked against `schema`."""
+    """defaults < `--config` file < flags < `key=value` overrides, type-checked against `schema`.
+
+    Also seeds torch with `train.seed`: the backbone (`--weights none`) and the task head are built
+    right after, so the same seed gives the same initialisation."""
     flags = [
         f"{key}={_quote(getattr(args, attr))}"
         for attr, key in _FLAGS.items()
@@ -113,6 +118,7 @@ def load_eval_config(schema: type[T], args: argparse.Namespace) -> T:
     cfg = load_config(schema, getattr(args, "config", None), [*flags, *getattr(args, "overrides", [])])
     if not cfg.data:
         raise ValueError("no dataset given: pass --data ROOT (or data=ROOT)")
+    torch.manual_seed(cfg.train.seed)
     return cfg
 
 

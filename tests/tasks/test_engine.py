@@ -172,3 +172,22 @@ def test_eval_backbone_drop_path_keeps_weights() -> None:
     assert isinstance(tuned.model.blocks[-1].drop_path1, DropPath)
     assert not isinstance(frozen.model.blocks[-1].drop_path1, DropPath)
     assert tuned.model.pos_embed.shape == frozen.model.pos_embed.shape  # the (2, 1) grid + class token
+
+
+def test_same_seed_same_random_init() -> None:
+    """`--weights none --seed N` must start from the same initialisation every time."""
+    import argparse
+
+    from saip.models.backbone import create_backbone
+    from saip.tasks.config import ReidConfig, load_eval_config
+
+    def init(seed: int) -> torch.Tensor:
+        args = argparse.Namespace(data="root", seed=seed, overrides=[])
+        load_eval_config(ReidConfig, args)
+        return create_backbone("vit_micro", (64, 32)).model.blocks[0].attn.qkv.weight.detach().clone()
+
+    torch.manual_seed(123)
+    first = init(3)
+    torch.manual_seed(456)
+    assert torch.equal(first, init(3))
+    assert not torch.equal(first, init(4))
