@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -296,7 +297,8 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         )
 
     window = Window()
-    bar = tqdm(total=stop_at, initial=step, disable=not d.main, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=stop_at, initial=step, disable=not d.main, unit="step", dynamic_ncols=True,
+               mininterval=1.0 if sys.stderr.isatty() else 30.0)  # a log file gets a line per 30 s
     last_result: StepResult | None = None
     while step < stop_at:
         epoch, start = step // spe, step % spe * accum
