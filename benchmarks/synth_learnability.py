@@ -49,15 +49,39 @@ class TaskSpec:
 
 SPECS: dict[str, TaskSpec] = {
     # 128x64 is the size the generator writes ReID crops at; 8 ids x 4 images per batch.
-    "reid": TaskSpec("reid", "mAP", "frozen", 32, 300, (
-        "model.img_size=[128,64]", "reid.erasing=0", "reid.picture_queries=0", "optim.lr=2e-3")),
-    "attributes": TaskSpec("attributes", "mA", "linear", 32, 300, (
-        "model.img_size=[128,64]", "optim.lr=2e-3")),
-    "pose": TaskSpec("pose", "AP", "frozen", 16, 600, (
-        "--config", str(CONFIGS / "pose_coco_cpu.yaml"), "pose.pictures=0", "optim.lr=2e-3")),
-    "parsing": TaskSpec("parsing", "mIoU", "frozen", 8, 600, (
-        "--config", str(CONFIGS / "parsing_lip_cpu.yaml"), "model.img_size=[96,96]", "parsing.pictures=0",
-        "optim.lr=2e-3")),
+    "reid": TaskSpec(
+        "reid",
+        "mAP",
+        "frozen",
+        32,
+        300,
+        ("model.img_size=[128,64]", "reid.erasing=0", "reid.picture_queries=0", "optim.lr=2e-3"),
+    ),
+    "attributes": TaskSpec(
+        "attributes", "mA", "linear", 32, 300, ("model.img_size=[128,64]", "optim.lr=2e-3")
+    ),
+    "pose": TaskSpec(
+        "pose",
+        "AP",
+        "frozen",
+        16,
+        600,
+        ("--config", str(CONFIGS / "pose_coco_cpu.yaml"), "pose.pictures=0", "optim.lr=2e-3"),
+    ),
+    "parsing": TaskSpec(
+        "parsing",
+        "mIoU",
+        "frozen",
+        8,
+        600,
+        (
+            "--config",
+            str(CONFIGS / "parsing_lip_cpu.yaml"),
+            "model.img_size=[96,96]",
+            "parsing.pictures=0",
+            "optim.lr=2e-3",
+        ),
+    ),
 }
 
 
@@ -66,12 +90,35 @@ def eval_argv(task: str, protocol: str, data: Path, out: Path, args: argparse.Na
     spec = SPECS[task]
     steps = args.steps or spec.steps
     weights = args.init if protocol == "finetune" else "none"
-    return ["eval", task, "--data", str(data), "--weights", weights, "--protocol", protocol, "--out", str(out),
-            "--device", args.device, "--seed", str(args.seed), "--max-steps", str(steps),
-            "--batch-size", str(spec.batch_size), *spec.args, f"model.backbone={args.backbone}",
-            "model.drop_path=0", "optim.layer_decay=1.0", "optim.warmup_epochs=0.5",
-            f"train.total_steps={steps}", "train.num_workers=0", "train.eval_batch_size=64",
-            "train.checkpoint_every=100000"]
+    return [
+        "eval",
+        task,
+        "--data",
+        str(data),
+        "--weights",
+        weights,
+        "--protocol",
+        protocol,
+        "--out",
+        str(out),
+        "--device",
+        args.device,
+        "--seed",
+        str(args.seed),
+        "--max-steps",
+        str(steps),
+        "--batch-size",
+        str(spec.batch_size),
+        *spec.args,
+        f"model.backbone={args.backbone}",
+        "model.drop_path=0",
+        "optim.layer_decay=1.0",
+        "optim.warmup_epochs=0.5",
+        f"train.total_steps={steps}",
+        "train.num_workers=0",
+        "train.eval_batch_size=64",
+        "train.checkpoint_every=100000",
+    ]
 
 
 def run_eval(argv: list[str], seed: int) -> dict[str, float]:
@@ -98,15 +145,24 @@ def measure(task: str, work: Path, args: argparse.Namespace) -> tuple[float, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", choices=list(SPECS), default=list(SPECS))
-    parser.add_argument("--steps", type=int, default=0,
-                        help="training steps of each run (0: per task, reid/attributes 300, pose/parsing 600)")
-    parser.add_argument("--limit", type=int, default=0, help="images per split (0: the preset's default size)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        help="training steps of each run (0: per task, reid/attributes 300, pose/parsing 600)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=0, help="images per split (0: the preset's default size)"
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work", type=Path, help="keep data and run folders here (default: a temp folder)")
     parser.add_argument("--backbone", default="vit_micro")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--init", default="none",
-                        help="weights the fine-tuned arm starts from (e.g. a saip pretraining run; default: random)")
+    parser.add_argument(
+        "--init",
+        default="none",
+        help="weights the fine-tuned arm starts from (e.g. a saip pretraining run; default: random)",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
@@ -115,10 +171,14 @@ def main() -> None:
     print(f"\n{'task':<11}{'metric':<7}{'random-init':>12}{'trained':>9}{'ratio':>7}{'diff':>8}")
     for task, random_init, trained, _ in rows:
         ratio = f"{trained / random_init:.1f}x" if random_init > 0 else ("inf" if trained > 0 else "-")
-        print(f"{task:<11}{SPECS[task].metric:<7}{random_init:>12.4f}{trained:>9.4f}{ratio:>7}"
-              f"{trained - random_init:>+8.4f}")
-    print(f"\nrandom-init: cheap protocol; trained: --protocol finetune from --weights {args.init} (steps in the "
-          f"commands); backbone {args.backbone}, seed {args.seed}; total {time.perf_counter() - start:.0f} s")
+        print(
+            f"{task:<11}{SPECS[task].metric:<7}{random_init:>12.4f}{trained:>9.4f}{ratio:>7}"
+            f"{trained - random_init:>+8.4f}"
+        )
+    print(
+        f"\nrandom-init: cheap protocol; trained: --protocol finetune from --weights {args.init} (steps in the "
+        f"commands); backbone {args.backbone}, seed {args.seed}; total {time.perf_counter() - start:.0f} s"
+    )
     for task, *_, commands in rows:
         print(f"\n{task}:\n" + "\n".join(f"  {c}" for c in commands))
 

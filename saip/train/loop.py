@@ -215,7 +215,10 @@ def find_resume(run: RunDir, resume: str | None) -> Path | None:
         return None
     if resume == "auto":
         last = run.checkpoints / "last.pt"
-        return last if last.is_file() else None
+        if not last.is_file():
+            log.info("--resume auto: no checkpoint in %s yet, starting a new run", run.checkpoints)
+            return None
+        return last
     path = Path(resume)
     if not path.is_file():
         raise FileNotFoundError(f"--resume checkpoint not found: {path}")
@@ -297,8 +300,14 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         )
 
     window = Window()
-    bar = tqdm(total=stop_at, initial=step, disable=not d.main, unit="step", dynamic_ncols=True,
-               mininterval=1.0 if sys.stderr.isatty() else 30.0)  # a log file gets a line per 30 s
+    bar = tqdm(
+        total=stop_at,
+        initial=step,
+        disable=not d.main,
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0 if sys.stderr.isatty() else 30.0,
+    )  # a log file gets a line per 30 s
     last_result: StepResult | None = None
     while step < stop_at:
         epoch, start = step // spe, step % spe * accum

@@ -12,21 +12,28 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from saip.train.rundir import RunDir  # noqa: E402
 
-CURVES = ("loss", "loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi")
-MONITORS = ("teacher_entropy", "student_feature_std", "probe_mAP", "probe_rank1")
+# Panels: (keys, title, log scale). Losses span 1e-4..10, hence the log axis; the teacher entropy
+# (0..log K) gets its own panel so the 0..1 quantities stay readable.
+PANELS = (
+    (("loss", "loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi"), "losses", True),
+    (("teacher_entropy",), "teacher entropy (collapse: -> 0)", False),
+    (("student_feature_std", "probe_mAP", "probe_rank1"), "feature std (collapse: -> 0), probe", False),
+)
 
 
 def plot_curves(records: list[dict], path: Path) -> Path:
-    """Loss terms (left) and collapse monitors / probe (right) against the optimizer step."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, keys, title in ((left, CURVES, "losses"), (right, MONITORS, "monitors")):
+    """Loss terms, collapse monitors and the online probe against the optimizer step."""
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(15, 4))
+    for ax, (keys, title, log_scale) in zip(axes, PANELS, strict=True):
         for key in keys:
             points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float))]
             if points:
                 steps, values = zip(*points, strict=True)
                 ax.plot(steps, values, marker="." if len(points) < 30 else None, label=key)
         ax.set_xlabel("optimizer step")
-        ax.set_title(title)
+        ax.set_title(title, fontsize=10)
+        if log_scale and ax.lines:
+            ax.set_yscale("log")
         if ax.lines:
             ax.legend(fontsize=8)
     fig.tight_layout()
