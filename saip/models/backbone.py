@@ -56,6 +56,12 @@ class Taps:
     qkv: QKV | None = None  # each [B, H, N', d]
 
 
+def split_qkv(qkv: QKV, batch: int) -> list[QKV]:
+    """q, k, v of views batched together ([V*B, H, N, d] each) -> one (q, k, v) per view."""
+    q, k, v = (t.split(batch) for t in qkv)
+    return list(zip(q, k, v, strict=True))
+
+
 def _multiple_check(x: Tensor, patch: int) -> None:
     h, w = x.shape[-2:]
     if h % patch or w % patch:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from saip.config import PretrainConfig
-from saip.models.backbone import QKV, Backbone, create_backbone
+from saip.models.backbone import QKV, Backbone, create_backbone, split_qkv
 from saip.models.csr_decoder import CSRDecoder
 from saip.models.css_decoder import CSSDecoder
 from saip.models.heads import CSMHead
@@ -105,7 +105,7 @@ class SAIPStudent(nn.Module):
             out.logits = list(logits.split(b))
             out.cls_features = g.cls.detach()
             if g.qkv is not None:
-                out.qkv = [tuple(t.split(b)[i] for t in g.qkv) for i in range(2)]  # type: ignore[misc]
+                out.qkv = split_qkv(g.qkv, b)
         else:
             g = self.backbone.forward_mid(x.globals_[:b]) if need_mid else None
             roi = self.backbone.forward_mid(x.roi) if css else None

@@ -11,11 +11,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from saip.train.rundir import RunDir  # noqa: E402
+from saip.train.step import LOSS_KEYS  # noqa: E402
 
 # Panels: (keys, title, log scale). Losses span 1e-4..10, hence the log axis; the teacher entropy
 # (0..log K) gets its own panel so the 0..1 quantities stay readable.
 PANELS = (
-    (("loss", "loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi"), "losses", True),
+    (("loss", *LOSS_KEYS), "losses", True),
     (("teacher_entropy",), "teacher entropy (collapse: -> 0)", False),
     (("student_feature_std", "probe_mAP", "probe_rank1"), "feature std (collapse: -> 0), probe", False),
 )

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from saip.config import PretrainConfig
 from saip.data.masking import random_grid_mask, resize_grid_mask, visible_indices
-from saip.models.backbone import QKV
+from saip.models.backbone import QKV, split_qkv
 from saip.models.saip import SAIPStudent, StudentInputs, StudentOutputs
 from saip.models.teacher import ExpertEncoder
 from saip.objectives.csm import AttentionDistillLoss, CSMCenter, CSMLoss, teacher_probs
@@ -104,10 +104,6 @@ def step_generator(seed: int, step: int, micro: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
 
 
-def _split_views(t: Tensor, b: int) -> list[Tensor]:
-    return list(t.split(b))
-
-
 @torch.no_grad()
 def teacher_forward(
     ctx: StepContext, inputs: StudentInputs, scene: Tensor | None, step_temp: float
@@ -118,9 +114,9 @@ def teacher_forward(
     if cfg.csm.enabled:
         taps = teacher.backbone.forward_taps(inputs.globals_, mid=False, qkv=cfg.csm.attn_weight > 0)
         out.logits = teacher.csm_head(taps.cls)
-        out.probs = _split_views(teacher_probs(out.logits, ctx.center.center, step_temp), b)
+        out.probs = list(teacher_probs(out.logits, ctx.center.center, step_temp).split(b))
         if taps.qkv is not None:
-            out.qkv = [tuple(t.split(b)[i] for t in taps.qkv) for i in range(2)]  # type: ignore[misc]
+            out.qkv = split_qkv(taps.qkv, b)
     if cfg.css.enabled and scene is not None:
         out.scene_tokens = teacher.backbone.forward_mid(scene).mid
     return out
