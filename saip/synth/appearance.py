@@ -42,7 +42,8 @@ SKIN_TONES: tuple[tuple[int, int, int], ...] = (
 )
 HAIR_COLOURS = ("black", "brown", "beige", "grey", "yellow", "orange")
 HAIR_STYLES = ("short", "long", "bald", "ponytail", "bun")
-UPPER_TYPES = ("tshirt", "shirt", "sweater", "coat", "dress")
+UPPER_TYPES = ("tshirt", "shirt", "sweater", "coat", "dress", "jumpsuit")
+_ONE_PIECE_LEGS = {"dress": "dress", "jumpsuit": "trousers"}  # the lower garment is not worn under these
 UPPER_PATTERNS = ("solid", "stripes", "checks", "print", "splice")
 LOWER_TYPES = ("trousers", "shorts", "skirt")
 LOWER_PATTERNS = ("solid", "stripes", "pattern")
@@ -91,18 +92,21 @@ class Appearance:
     skin: tuple[int, int, int]
     hair_style: str
     hair_colour: str
-    upper_type: str
+    upper_type: str  # a jumpsuit covers torso and legs like trousers
     sleeve: str  # "short" or "long"
     upper_colour: str
     upper_colour2: str  # second colour of stripes, checks, print or splice
     upper_pattern: str
-    lower_type: str  # ignored under a dress
+    lower_type: str  # ignored under a dress or jumpsuit
     lower_colour: str
     lower_colour2: str
     lower_pattern: str
     shoe_colour: str
     boots: bool
+    socks: str | None  # sock colour, None without (or hidden by trousers, a jumpsuit or boots)
     hat: str | None  # hat colour, None without hat
+    scarf: str | None
+    gloves: str | None
     glasses: bool
     backpack: str | None
     bag: str  # one of BAGS
@@ -115,16 +119,28 @@ def _colour(rng: np.random.Generator, avoid: str | None = None) -> str:
     return pick(rng, list(COLOURS), weights)
 
 
+def legwear(upper_type: str, lower_type: str) -> str:
+    """What covers the legs: trousers, shorts, a skirt or a dress (a jumpsuit's legs are trousers)."""
+    return _ONE_PIECE_LEGS.get(upper_type, lower_type)
+
+
+def _maybe_colour(rng: np.random.Generator, p: float) -> str | None:
+    """A colour with probability `p`, else None (an optional accessory)."""
+    return _colour(rng) if rng.random() < p else None
+
+
 def sample_appearance(rng: np.random.Generator) -> Appearance:
     """Draw one identity from the appearance prior (all randomness from `rng`)."""
     female = bool(rng.random() < 0.5)
     age = pick(rng, AGES, (0.08, 0.8, 0.12))
     height = {"child": 0.72, "adult": 1.0, "senior": 0.96}[age] * float(rng.uniform(0.92, 1.08))
-    upper_type = pick(rng, UPPER_TYPES, (0.35, 0.2, 0.2, 0.15, 0.1 if female else 0.0))
+    upper_type = pick(rng, UPPER_TYPES, (0.35, 0.2, 0.2, 0.15, 0.1 if female else 0.0, 0.05))
     lower_type = pick(rng, LOWER_TYPES, (0.65, 0.2, 0.15 if female else 0.0))
     upper_colour = _colour(rng)
     lower_colour = _colour(rng)
     cold = upper_type in ("coat", "sweater")
+    boots = bool(rng.random() < (0.25 if cold else 0.08))
+    shins_show = legwear(upper_type, lower_type) != "trousers" and not boots
     return Appearance(
         female=female,
         age=age,
@@ -145,16 +161,21 @@ def sample_appearance(rng: np.random.Generator) -> Appearance:
         lower_colour2=_colour(rng, avoid=lower_colour),
         lower_pattern=pick(rng, LOWER_PATTERNS, (0.8, 0.1, 0.1)),
         shoe_colour=_colour(rng),
-        boots=bool(rng.random() < (0.25 if cold else 0.08)),
-        hat=_colour(rng) if rng.random() < 0.15 else None,
+        boots=boots,
+        socks=_maybe_colour(rng, 0.5 if shins_show else 0.0),
+        hat=_maybe_colour(rng, 0.15),
+        scarf=_maybe_colour(rng, 0.3 if cold else 0.05),
+        gloves=_maybe_colour(rng, 0.25 if cold else 0.0),
         glasses=bool(rng.random() < 0.2),
-        backpack=_colour(rng) if rng.random() < 0.25 else None,
+        backpack=_maybe_colour(rng, 0.25),
         bag=pick(rng, BAGS, (0.6, 0.2, 0.2)),
         bag_colour=_colour(rng),
         holding=bool(rng.random() < 0.1),
     )
 
 
+# An outfit: the garments, and what is drawn with them (cold-weather accessories, boots or the
+# socks that show between shorts and shoes), so a shared outfit stays consistent.
 _GARMENT_FIELDS = (
     "upper_type",
     "sleeve",
@@ -165,6 +186,10 @@ _GARMENT_FIELDS = (
     "lower_colour",
     "lower_colour2",
     "lower_pattern",
+    "boots",
+    "socks",
+    "scarf",
+    "gloves",
 )
 
 
@@ -198,7 +223,8 @@ def near_duplicate(app: Appearance, rng: np.random.Generator) -> Appearance:
 
 def attributes(app: Appearance, view: str) -> np.ndarray:
     """PA-100K's 26 binary labels [26] (uint8) for `app` seen from `view` (front/side/back)."""
-    wears_dress = app.upper_type == "dress"
+    own_lower = app.upper_type not in _ONE_PIECE_LEGS
+    lower = legwear(app.upper_type, app.lower_type)
     values = {
         "Female": app.female,
         "AgeOver60": app.age == "senior",
@@ -219,12 +245,12 @@ def attributes(app: Appearance, view: str) -> np.ndarray:
         "UpperLogo": app.upper_pattern == "print",
         "UpperPlaid": app.upper_pattern == "checks",
         "UpperSplice": app.upper_pattern == "splice",
-        "LowerStripe": not wears_dress and app.lower_pattern == "stripes",
-        "LowerPattern": not wears_dress and app.lower_pattern == "pattern",
+        "LowerStripe": own_lower and app.lower_pattern == "stripes",
+        "LowerPattern": own_lower and app.lower_pattern == "pattern",
         "LongCoat": app.upper_type == "coat",
-        "Trousers": not wears_dress and app.lower_type == "trousers",
-        "Shorts": not wears_dress and app.lower_type == "shorts",
-        "Skirt&Dress": wears_dress or app.lower_type == "skirt",
+        "Trousers": lower == "trousers",
+        "Shorts": lower == "shorts",
+        "Skirt&Dress": lower in ("skirt", "dress"),
         "boots": app.boots,
     }
     return np.array([values[name] for name in PA100K_ATTRIBUTES], dtype=np.uint8)

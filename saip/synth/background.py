@@ -6,6 +6,8 @@ structure and object-like blobs, so that "where is the person" is not solved by 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image, ImageDraw
 
@@ -14,15 +16,29 @@ from saip.synth.sampling import random_colour
 SCENES = ("street", "indoor", "park")
 
 
-def _gradient(
-    img: Image.Image, top: tuple[int, int, int], bottom: tuple[int, int, int], y0: int, y1: int
-) -> None:
-    """A vertical colour ramp over rows y0..y1: one column, stretched by PIL (no per-pixel work)."""
-    if y1 <= y0:
-        return
-    t = np.linspace(0.0, 1.0, y1 - y0)[:, None, None]
-    column = ((1 - t) * np.asarray(top) + t * np.asarray(bottom)).astype(np.uint8)
-    img.paste(Image.fromarray(column).resize((img.width, y1 - y0), Image.NEAREST), (0, y0))
+def _sky_and_ground(
+    size: tuple[int, int],
+    horizon: int,
+    upper: tuple[tuple[int, int, int], ...],
+    ground: tuple[tuple[int, int, int], ...],
+) -> Image.Image:
+    """Two vertical colour ramps (top..horizon, horizon..bottom) as one image of `size` (H, W):
+    one column, stretched by PIL (no per-pixel work)."""
+    h, w = size
+
+    def ramp(top: tuple[int, int, int], bottom: tuple[int, int, int], rows: int) -> np.ndarray:
+        t = np.linspace(0.0, 1.0, rows)[:, None]
+        return (1 - t) * np.asarray(top) + t * np.asarray(bottom)
+
+    column = np.concatenate([ramp(*upper, horizon), ramp(*ground, h - horizon)]).astype(np.uint8)
+    return Image.fromarray(column[:, None, :]).resize((w, h), Image.NEAREST)
+
+
+@lru_cache(maxsize=1024)
+def _pane_mask(rows: int, cols: int, step: int) -> Image.Image:
+    """Mode-L mask of a (rows, cols) grid of window panes, `step` pixels apart."""
+    ys, xs = np.arange(rows * step)[:, None], np.arange(cols * step)[None, :]
+    return Image.fromarray(((ys % step < 0.55 * step) & (xs % step < 0.5 * step)).astype(np.uint8) * 255)
 
 
 def _windows(
@@ -33,13 +49,8 @@ def _windows(
     rows, cols = grid
     if rows < 1 or cols < 1:
         return
-    ys, xs = np.arange(rows * step)[:, None], np.arange(cols * step)[None, :]
-    mask = ((ys % step < 0.55 * step) & (xs % step < 0.5 * step)).astype(np.uint8) * 255
-    img.paste(
-        colour,
-        (corner[0], corner[1], corner[0] + cols * step, corner[1] + rows * step),
-        Image.fromarray(mask),
-    )
+    box = (corner[0], corner[1], corner[0] + cols * step, corner[1] + rows * step)
+    img.paste(colour, box, _pane_mask(rows, cols, step))
 
 
 def draw_background(
@@ -66,16 +77,15 @@ def draw_background(
             (wall, tuple(int(0.85 * v) for v in wall)),
             (random_colour(rng, 60, 160), random_colour(rng, 90, 190)),
         )
-    img = Image.new("RGB", (w, h))
-    _gradient(img, *upper, 0, hz)
-    _gradient(img, *ground, hz, h)
+    img = _sky_and_ground(size, hz, upper, ground)
     draw = ImageDraw.Draw(img)
     scale = h / 256
-    n_back = int(rng.integers(1, 3 + int(6 * clutter)))
-    for _ in range(n_back):  # buildings, shelves or hedges along the horizon
-        x0 = float(rng.uniform(-0.2, 1.0) * w)
-        bw, bh = float(rng.uniform(0.15, 0.6) * w), float(rng.uniform(0.1, 0.5) * horizon + 0.1 * h)
-        colour = random_colour(rng, 40, 220)
+    # Shapes take their numbers from one block of uniforms each (a NumPy call per shape costs more
+    # than drawing it).
+    for u in rng.random((int(rng.integers(1, 3 + int(6 * clutter))), 7)).tolist():
+        # buildings, shelves or hedges along the horizon
+        x0, bw, bh = (1.2 * u[0] - 0.2) * w, (0.15 + 0.45 * u[1]) * w, (0.1 + 0.4 * u[2]) * horizon + 0.1 * h
+        colour = (40 + int(180 * u[3]), 40 + int(180 * u[4]), 40 + int(180 * u[5]))
         if kind == "park":
             draw.ellipse(
                 (x0, hz - bh, x0 + bw, hz + 0.05 * h),
@@ -83,7 +93,7 @@ def draw_background(
             )
             continue
         draw.rectangle((x0, hz - bh, x0 + bw, hz), fill=colour)
-        step = max(4, int(rng.uniform(10, 24) * scale))
+        step = max(4, int((10 + 14 * u[6]) * scale))
         _windows(
             img,
             (int(x0 + 0.3 * step), int(hz - bh + 0.4 * step)),
@@ -91,19 +101,18 @@ def draw_background(
             step,
             (colour[0] * 3 // 5, colour[1] * 3 // 5, colour[2] * 3 // 5),
         )
-    for _ in range(int(rng.poisson(1 + 8 * clutter))):  # poles, trees, cars, bins, signs
-        x = float(rng.uniform(0, w))
-        y = float(rng.uniform(horizon, h * 1.1))
-        size_px = (y - horizon + 0.05 * h) * float(rng.uniform(0.2, 0.7))
-        colour = random_colour(rng, 20, 230)
-        shape = int(rng.integers(4))
+    for u in rng.random((int(rng.poisson(1 + 8 * clutter)), 8)).tolist():  # poles, trees, cars, bins
+        x, y = u[0] * w, horizon + u[1] * (1.1 * h - horizon)
+        size_px = (y - horizon + 0.05 * h) * (0.2 + 0.5 * u[2])
+        colour = (20 + int(210 * u[3]), 20 + int(210 * u[4]), 20 + int(210 * u[5]))
+        shape = int(4 * u[6])
         if shape == 0:
             draw.rectangle((x, y - 1.5 * size_px, x + max(1.0, 0.04 * size_px), y), fill=colour)
         elif shape == 1:
             draw.rectangle((x - 0.04 * size_px, y - 0.6 * size_px, x + 0.04 * size_px, y), fill=(90, 60, 40))
             draw.ellipse(
                 (x - 0.35 * size_px, y - 1.3 * size_px, x + 0.35 * size_px, y - 0.5 * size_px),
-                fill=(40, int(rng.integers(90, 160)), 50),
+                fill=(40, 90 + int(70 * u[7]), 50),
             )
         elif shape == 2:
             draw.rounded_rectangle(

@@ -60,9 +60,12 @@ def apply_camera(image: Image.Image, cam: Camera, rng: np.random.Generator) -> I
     table = np.concatenate(
         [np.clip(((levels - 128) * cam.contrast + 128 + shift) * g, 0, 255) for g in cam.cast]
     )
-    out = image.point(table.astype(np.uint8).tolist())
-    if cam.reduction > 1:  # Image.reduce is a box filter at integer factors, ~20x cheaper than resize
-        out = out.reduce(cam.reduction).resize((w, h), Image.BILINEAR)
+    # Tone acts on the sensor's picture: for a low-resolution camera, on the reduced image
+    # (Image.reduce: a box filter at integer factors, ~20x cheaper than resize), then upsampled.
+    out = image.reduce(cam.reduction) if cam.reduction > 1 else image
+    out = out.point(table.astype(np.uint8).tolist())
+    if cam.reduction > 1:
+        out = out.resize((w, h), Image.BILINEAR)
     elif cam.blur > 0:  # a low-resolution camera is already blurred by its upsampling
         out = out.filter(ImageFilter.BoxBlur(cam.blur * h / 256))  # 2x cheaper than Gaussian
     if cam.noise > 0:

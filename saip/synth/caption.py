@@ -8,7 +8,14 @@ import numpy as np
 
 from saip.synth.appearance import Appearance
 
-_UPPER = {"tshirt": "t-shirt", "shirt": "shirt", "sweater": "sweater", "coat": "long coat", "dress": "dress"}
+_UPPER = {
+    "tshirt": "t-shirt",
+    "shirt": "shirt",
+    "sweater": "sweater",
+    "coat": "long coat",
+    "dress": "dress",
+    "jumpsuit": "jumpsuit",
+}
 _PATTERN = {
     "solid": "",
     "stripes": " with {c2} stripes",
@@ -36,10 +43,16 @@ def _garments(app: Appearance) -> list[str]:
     sleeve = "" if app.upper_type in ("coat", "sweater", "dress") else f"{app.sleeve}-sleeved "
     pattern = _PATTERN[app.upper_pattern].format(c2=app.upper_colour2)
     parts = [f"a {app.upper_colour} {sleeve}{_UPPER[app.upper_type]}{pattern}"]
-    if app.upper_type != "dress":
+    if app.upper_type not in ("dress", "jumpsuit"):
         lower = {"trousers": "trousers", "shorts": "shorts", "skirt": "skirt"}[app.lower_type]
         article = "a " if lower == "skirt" else ""
         parts.append(f"{article}{app.lower_colour} {lower}")
+    if app.scarf:
+        parts.append(f"a {app.scarf} scarf")
+    if app.gloves:
+        parts.append(f"{app.gloves} gloves")
+    if app.socks:
+        parts.append(f"{app.socks} socks")
     parts.append(f"{app.shoe_colour} {'boots' if app.boots else 'shoes'}")
     return parts
 

@@ -114,10 +114,12 @@ def _primitives(
 def paint_figures(
     figures: list[Figure], background: Image.Image, occluders: tuple[Primitive, ...] = ()
 ) -> Image.Image:
-    """Only the picture of `compose` (no labels): for the unlabelled pretraining crops."""
+    """Only the picture of `compose` (no labels): for the unlabelled pretraining crops. The id map
+    is drawn only when a garment has a pattern (paint needs it to find where the garment shows)."""
     prims = _primitives(figures, occluders)[1]
     w, h = background.size
-    return paint(prims, rasterize(prims, (h, w)), background)
+    ids = rasterize(prims, (h, w)) if any(p.pattern for p in prims) else None
+    return paint(prims, ids, background)
 
 
 def compose(

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from saip.synth.appearance import COLOURS, Appearance
+from saip.synth.appearance import COLOURS, Appearance, legwear
 from saip.synth.skeleton import Body
 
 LIP_CLASSES: tuple[str, ...] = (
@@ -38,7 +38,8 @@ LIP_CLASSES: tuple[str, ...] = (
     "Left-shoe",
     "Right-shoe",
 )
-HAT, HAIR, GLASSES, UPPER, DRESS, COAT, PANTS, SKIRT, FACE = 1, 2, 4, 5, 6, 7, 9, 12, 13
+HAT, HAIR, GLOVE, GLASSES, UPPER, DRESS, COAT, SOCKS, PANTS = 1, 2, 3, 4, 5, 6, 7, 8, 9
+JUMPSUITS, SCARF, SKIRT, FACE = 10, 11, 12, 13
 ARM, LEG, SHOE = (14, 15), (16, 17), (18, 19)  # (person's left, person's right)
 # Owner bits: 0..16 the COCO body points, then whole-body groups.
 FACE_BIT, HAND_BITS, FOOT_BITS = 17, (18, 19), (20, 21)
@@ -163,16 +164,28 @@ def _stripe(pen: _Pen) -> float:
     return max(2.0, 0.022 * pen.scale)
 
 
-def _legs(pen: _Pen) -> None:
-    """Bare legs, trousers or shorts, a skirt, and shoes or boots; each side at its own depth."""
-    app, pt, z, px = pen.app, pen.pt, pen.z, pen.px
-    lower = app.lower_type if app.upper_type != "dress" else "none"
-    colour = COLOURS[app.lower_colour]
+def _bottoms(pen: _Pen) -> tuple[str, int, tuple[int, int, int], dict[str, Any]]:
+    """What the legs wear (see `legwear`), its LIP label, colour and cloth keywords; a jumpsuit's
+    legs are its upper garment's cloth, so torso and legs read as one garment."""
+    app = pen.app
+    lower = legwear(app.upper_type, app.lower_type)
+    if app.upper_type == "jumpsuit":
+        label, cloth = _upper(pen)
+        return lower, label, COLOURS[app.upper_colour], cloth
     cloth = dict(
+        garment={"trousers": "pants"}.get(lower, lower),
         pattern={"stripes": PINSTRIPES, "pattern": CHECKS}.get(app.lower_pattern, SOLID),
         colour2=COLOURS[app.lower_colour2],
         period=_stripe(pen),
     )
+    return lower, SKIRT if lower == "skirt" else PANTS, COLOURS[app.lower_colour], cloth
+
+
+def _legs(pen: _Pen) -> None:
+    """Bare legs, trousers, shorts or a jumpsuit's legs, a skirt, socks, and shoes or boots; each
+    side at its own depth."""
+    app, pt, z, px = pen.app, pen.pt, pen.z, pen.px
+    lower, label, colour, cloth = _bottoms(pen)
     thigh, shin = px["thigh_r"], px["shin_r"]
     for i in range(2):
         hip, knee, ankle = pt[11 + i], pt[13 + i], pt[15 + i]
@@ -180,25 +193,34 @@ def _legs(pen: _Pen) -> None:
         if lower != "trousers":  # bare legs (trousers are wider and would hide them)
             pen.add("poly", capsule(hip, knee, thigh, 0.8 * thigh), zt, LEG[i], app.skin, (11 + i, 13 + i))
             pen.add("poly", capsule(knee, ankle, shin, 0.75 * shin), zs, LEG[i], app.skin, (13 + i, 15 + i))
+            if app.socks is not None:  # flat-ended, from the shoe's top up a third of the shin
+                shin_up = knee - ankle
+                pen.add(
+                    "poly",
+                    _quad(ankle + 0.3 * shin_up, ankle + 0.04 * shin_up, 0.85 * shin, 0.8 * shin),
+                    zs + 5e-4,
+                    SOCKS,
+                    COLOURS[app.socks],
+                    (15 + i, FOOT_BITS[i]),
+                    garment="sock_" + "lr"[i],
+                )
         if lower == "trousers":
             pen.add(
                 "poly",
                 capsule(hip, knee, 1.15 * thigh, 0.95 * thigh),
                 zt + 1e-3,
-                PANTS,
+                label,
                 colour,
                 (11 + i, 13 + i),
-                garment="pants",
                 **cloth,
             )
             pen.add(
                 "poly",
                 capsule(knee, ankle, 1.2 * shin, shin),
                 zs + 1e-3,
-                PANTS,
+                label,
                 colour,
                 (13 + i, 15 + i),
-                garment="pants",
                 **cloth,
             )
         elif lower == "shorts":
@@ -206,10 +228,9 @@ def _legs(pen: _Pen) -> None:
                 "poly",
                 capsule(hip, hip + 0.6 * (knee - hip), 1.2 * thigh, 1.05 * thigh),
                 zt + 1e-3,
-                PANTS,
+                label,
                 colour,
                 (11 + i,),
-                garment="shorts",
                 **cloth,
             )
         top = ankle + (0.3 if app.boots else 0.05) * (knee - ankle)
@@ -236,36 +257,31 @@ def _legs(pen: _Pen) -> None:
     hips, hip_z = pen.ex["hips"][0], max(z[11], z[12])
     if lower in ("trousers", "shorts"):
         pelvis = np.concatenate([pt[11] + [0, -2], pt[12] + [0, -2], hips + [0, 0.09 * px["stature"]]])
-        pen.add(
-            "poly",
-            tuple(pelvis.ravel().tolist()),
-            hip_z + 2e-3,
-            PANTS,
-            colour,
-            (11, 12),
-            garment="pants" if lower == "trousers" else "shorts",
-            **cloth,
-        )
+        pen.add("poly", tuple(pelvis.ravel().tolist()), hip_z + 2e-3, label, colour, (11, 12), **cloth)
     elif lower == "skirt":
         hem = np.array([hips[0], pt[[13, 14], 1].mean() - 0.02 * pen.scale])
         pen.add(
             "poly",
             _quad(hips, hem, 1.1 * px["hip_w"], 1.7 * px["hip_w"]),
             hip_z + 5e-3,
-            SKIRT,
+            label,
             colour,
             (11, 12),
-            garment="skirt",
             **cloth,
         )
 
 
 def _upper(pen: _Pen) -> tuple[int, dict[str, Any]]:
-    """LIP label and pattern keywords of the upper garment."""
+    """LIP label and cloth keywords (garment, pattern) of the upper garment."""
     app = pen.app
-    label = {"coat": COAT, "dress": DRESS}.get(app.upper_type, UPPER)
+    label = {"coat": COAT, "dress": DRESS, "jumpsuit": JUMPSUITS}.get(app.upper_type, UPPER)
     pattern = {"stripes": STRIPES, "checks": CHECKS, "splice": SPLICE}.get(app.upper_pattern, SOLID)
-    return label, dict(pattern=pattern, colour2=COLOURS[app.upper_colour2], period=_stripe(pen))
+    period = _stripe(pen)
+    if pattern == SPLICE:  # second colour below the middle of the torso (a jumpsuit's legs too)
+        period = float((pen.ex["shoulders"][0][1] + pen.ex["hips"][0][1]) / 2)
+    return label, dict(
+        garment=app.upper_type, pattern=pattern, colour2=COLOURS[app.upper_colour2], period=period
+    )
 
 
 def _torso(pen: _Pen) -> float:
@@ -273,8 +289,6 @@ def _torso(pen: _Pen) -> float:
     app, pt = pen.app, pen.pt
     label, cloth = _upper(pen)
     shoulders, hips = pen.ex["shoulders"][0], pen.ex["hips"][0]
-    if cloth["pattern"] == SPLICE:  # second colour below the middle of the torso
-        cloth["period"] = float((shoulders[1] + hips[1]) / 2)
     long = app.upper_type in ("coat", "dress")
     bottom = (
         np.array([hips[0], pt[[13, 14], 1].mean() + 0.01 * pen.scale])
@@ -296,7 +310,6 @@ def _torso(pen: _Pen) -> float:
         label,
         COLOURS[app.upper_colour],
         owners,
-        garment=app.upper_type,
         **cloth,
     )
     if app.upper_pattern == "print" and pen.cos > 0.3:  # a logo on the chest, seen from the front
@@ -315,7 +328,7 @@ def _torso(pen: _Pen) -> float:
 
 
 def _arms(pen: _Pen) -> None:
-    """Bare arms and hands, then sleeves (long: to the wrist; short: half the upper arm)."""
+    """Bare arms, hands or gloves, then sleeves (long: to the wrist; short: half the upper arm)."""
     app, pt, z, px = pen.app, pen.pt, pen.z, pen.px
     label, cloth = _upper(pen)
     if cloth["pattern"] == SPLICE:
@@ -330,15 +343,17 @@ def _arms(pen: _Pen) -> None:
         pen.add(
             "poly", capsule(el, wr, px["fore_r"], 0.85 * px["fore_r"]), zf, ARM[i], app.skin, (7 + i, 9 + i)
         )
+        gloved = app.gloves is not None  # a glove is the hand recoloured: same shape and owners
         pen.add(
             "poly",
             capsule(wr, tip, px["hand_r"], 0.8 * px["hand_r"]),
             zf + 1e-3,
-            ARM[i],
-            app.skin,
+            GLOVE if gloved else ARM[i],
+            COLOURS[app.gloves] if gloved else app.skin,
             (9 + i, HAND_BITS[i]),
+            garment="glove_" + "lr"[i] if gloved else None,
         )
-        sleeve = dict(garment="sleeve_" + "lr"[i], **cloth)
+        sleeve = {**cloth, "garment": "sleeve_" + "lr"[i]}
         if app.sleeve == "long":
             pen.add(
                 "poly",
@@ -403,7 +418,7 @@ def _hair(pen: _Pen, head: np.ndarray, hz: float) -> None:
 
 
 def _head(pen: _Pen) -> None:
-    """Neck, face, eyes, hair, glasses and hat; the head is drawn over the body."""
+    """Neck, scarf, face, eyes, hair, glasses and hat; the head is drawn over the body."""
     app, pt, rx, ry = pen.app, pen.pt, pen.px["head_rx"], pen.px["head_ry"]
     head = pen.ex["head"][0]
     face_owners = (0, 1, 2, 3, 4, FACE_BIT)
@@ -416,6 +431,17 @@ def _head(pen: _Pen) -> None:
         FACE,
         app.skin,
     )
+    if app.scarf is not None:  # from the neck to the upper chest, over the neck, under the face
+        chest = pen.ex["shoulders"][0] + [0, 0.05 * pen.scale]
+        pen.add(
+            "poly",
+            _quad(pen.ex["neck"][0], chest, 1.5 * neck_r, 0.6 * pen.px["shoulder_w"]),
+            hz - 1e-3,
+            SCARF,
+            COLOURS[app.scarf],
+            (5, 6),  # it may cover the shoulder points in side views
+            garment="scarf",
+        )
     pen.add("ellipse", _box(head, rx, ry), hz, FACE, app.skin, face_owners)
     for eye in (1, 2):
         if pen.facing[eye]:  # an eye turned away from the camera is not drawn

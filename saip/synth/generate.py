@@ -15,23 +15,34 @@ def preset_names() -> list[str]:
     return [*PRESETS, "all"]
 
 
-def generate(preset: str, out: str | Path, seed: int = 0, workers: int = 1, limit: int | None = None) -> Path:
+def generate(
+    preset: str,
+    out: str | Path,
+    seed: int = 0,
+    workers: int = 1,
+    limit: int | None = None,
+    scale: float = 1.0,
+) -> Path:
     """Write preset `preset` into `out` (for "all": one subfolder per preset); returns `out`.
 
     Args:
         seed: everything is derived from it: same seed and options, byte-identical files.
         workers: processes to render with (the output does not depend on it).
         limit: at most this many images per split, for quick checks.
+        scale: multiplies every split's size (identities for ReID and text), e.g. 10 for a set
+            big enough to train on; `limit` still caps the result.
     """
     if preset not in PRESETS and preset != "all":
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(preset_names())}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
+    if scale <= 0:
+        raise ValueError(f"scale must be > 0, got {scale}")
     out = Path(out)
     targets = {name: out / name for name in PRESETS} if preset == "all" else {preset: out}
     for name, folder in targets.items():
         start = time.perf_counter()
         folder.mkdir(parents=True, exist_ok=True)
-        PRESETS[name](folder, seed, workers, limit)
+        PRESETS[name](folder, seed, workers, limit, scale)
         log.info("synth %s: wrote %s in %.1f s", name, folder, time.perf_counter() - start)
     return out

@@ -15,8 +15,8 @@ from saip.synth.formats.pa100k import write_pa100k
 from saip.synth.formats.pedes import write_pedes
 from saip.synth.formats.pretrain import write_demo, write_pretrain
 
-# A writer fills a folder with one dataset: (out, seed, workers, limit).
-Writer = Callable[[Path, int, int, "int | None"], None]
+# A writer fills a folder with one dataset: (out, seed, workers, limit, scale).
+Writer = Callable[[Path, int, int, "int | None", float], None]
 
 PRESETS: dict[str, Writer] = {
     "reid": write_market,

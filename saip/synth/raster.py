@@ -81,12 +81,13 @@ def _box(prims: list[Primitive], size: tuple[int, int]) -> tuple[int, int, int, 
     )
 
 
-def paint(prims: list[Primitive], ids: np.ndarray, background: Image.Image) -> Image.Image:
+def paint(prims: list[Primitive], ids: np.ndarray | None, background: Image.Image) -> Image.Image:
     """Paint `prims` in list order over a copy of `background` (RGB): fills, outlines, patterns.
 
     Fills and outlines are drawn by PIL. Patterns come after, once per garment (primitives
     sharing pattern, colours and period), inside the garment's box and only where the id map
-    shows one of its primitives, so whatever was drawn over the garment stays on top.
+    shows one of its primitives, so whatever was drawn over the garment stays on top. `ids` may be
+    None only when no primitive has a pattern.
     """
     canvas = background.copy()
     draw = ImageDraw.Draw(canvas)
@@ -95,6 +96,8 @@ def paint(prims: list[Primitive], ids: np.ndarray, background: Image.Image) -> I
         _draw(draw, p, p.colour, tuple(v * 3 // 4 for v in p.colour))
         if p.pattern:
             garments.setdefault((p.pattern, p.period, p.colour, p.colour2), []).append(i)
+    if garments and ids is None:
+        raise ValueError("patterned garments need the id map")
     for (code, period, _, colour2), members in garments.items():
         x0, y0, x1, y1 = _box([prims[i - 1] for i in members], ids.shape)
         if x1 <= x0 or y1 <= y0:

@@ -9,6 +9,7 @@ from saip.synth.appearance import (
     PA100K_ATTRIBUTES,
     Appearance,
     attributes,
+    legwear,
     near_duplicate,
     sample_appearance,
     sample_identity,
@@ -36,7 +37,10 @@ BASE = Appearance(
     lower_pattern="stripes",
     shoe_colour="black",
     boots=True,
+    socks=None,
     hat="blue",
+    scarf=None,
+    gloves=None,
     glasses=False,
     backpack=None,
     bag="handbag",
@@ -68,6 +72,29 @@ def test_dress_hides_the_lower_garment() -> None:
     dress = dataclasses.replace(BASE, upper_type="dress", lower_type="trousers")
     labels = dict(zip(PA100K_ATTRIBUTES, attributes(dress, "front").tolist(), strict=True))
     assert labels["Skirt&Dress"] == 1 and labels["Trousers"] == 0 and labels["LowerStripe"] == 0
+
+
+def test_jumpsuit_counts_as_trousers() -> None:
+    jumpsuit = dataclasses.replace(BASE, upper_type="jumpsuit", lower_type="skirt")
+    labels = dict(zip(PA100K_ATTRIBUTES, attributes(jumpsuit, "front").tolist(), strict=True))
+    assert labels["Trousers"] == 1 and labels["Skirt&Dress"] == 0 and labels["Shorts"] == 0
+    assert labels["LongCoat"] == 0 and labels["LowerStripe"] == 0
+
+
+def test_accessories_follow_the_garments() -> None:
+    """Gloves only with a coat or sweater; socks only where the shins show (no trousers, boots),
+    also when an identity wears its group's outfit."""
+    rng = np.random.default_rng(1)
+    apps = [sample_appearance(rng) for _ in range(1000)]
+    shared = [sample_identity(0, pid, Difficulty(shared_garments=1.0)) for pid in range(200)]
+    for app in apps + shared:
+        if app.gloves is not None:
+            assert app.upper_type in ("coat", "sweater")
+        if app.socks is not None:
+            assert legwear(app.upper_type, app.lower_type) != "trousers" and not app.boots
+    for field in ("scarf", "gloves", "socks"):
+        assert 0 < sum(getattr(a, field) is not None for a in apps) < 300
+    assert 0 < sum(a.upper_type == "jumpsuit" for a in apps) < 100
 
 
 def test_identity_is_a_pure_function_of_seed_and_id() -> None:
@@ -105,6 +132,15 @@ def test_captions_describe_the_appearance() -> None:
         words = set(tokens(text))
         assert {"woman", "red", "coat", "handbag", "long"} <= words
     assert tokens("A red T-shirt.") == ["a", "red", "t-shirt"]
+
+
+def test_captions_name_jumpsuit_scarf_gloves_and_socks() -> None:
+    app = dataclasses.replace(
+        BASE, upper_type="jumpsuit", scarf="green", gloves="grey", socks="pink", boots=False
+    )
+    words = set(tokens(" ".join(captions(app, np.random.default_rng(0), count=3))))
+    assert {"jumpsuit", "scarf", "green", "gloves", "grey", "socks", "pink"} <= words
+    assert "skirt" not in words  # the lower garment is not worn under a jumpsuit
 
 
 def test_pick_follows_weights_and_rejects_bad_input() -> None:

@@ -42,7 +42,7 @@ FAST = [
     "model.img_size=[64,48]",
     "pose.head_width=16",
     "train.num_workers=0",
-    "train.epochs=1",
+    "train.epochs=2",  # >= 2 steps even when the 3 generated scenes hold only 4-7 people
     "train.eval_batch_size=16",
     "pose.pictures=4",
 ]

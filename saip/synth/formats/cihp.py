@@ -16,6 +16,7 @@ from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.coco import SceneJob, render_scene_job
 from saip.synth.formats.files import save_png, write_lines
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 
 SPLITS = {"Training": ("train", 32), "Validation": ("val", 12)}
@@ -47,12 +48,13 @@ def write_cihp(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     splits: dict[str, tuple[str, int]] = SPLITS,
     difficulty: Difficulty = DEFAULT,
 ) -> None:
     jobs: list[tuple[SceneJob, Path]] = []
     for folder, (split, count) in splits.items():
-        n = min(count, limit) if limit is not None else count
+        n = split_size(count, scale, limit)
         ids = [f"{len(jobs) + k + 1:07d}" for k in range(n)]
         jobs += [
             (

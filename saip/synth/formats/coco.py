@@ -19,6 +19,7 @@ from saip.synth.compose import PersonLabels, Rendered
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, write_json
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.scene import render_scene, scene_size
 from saip.synth.skeleton import COCO_KEYPOINTS, COCO_SKELETON, FACE, FEET, LHAND, RHAND
@@ -106,6 +107,7 @@ def write_coco(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     wholebody: bool = False,
     splits: dict[str, int] = SPLITS,
     difficulty: Difficulty = DEFAULT,
@@ -127,7 +129,7 @@ def write_coco(
     image_id = ann_id = 0
     tiles = []
     for split, count in splits.items():
-        n = min(count, limit) if limit is not None else count
+        n = split_size(count, scale, limit)
         ids = range(image_id + 1, image_id + n + 1)
         image_id += n
         jobs = [SceneJob(seed, 50, i, out / f"{split}2017" / f"{i:012d}.jpg", 8, difficulty) for i in ids]
@@ -149,9 +151,13 @@ def write_coco(
     write_contact_sheet(tiles, out / "contact_sheet.png", columns=4, cell=(384, 384))
 
 
-def write_pose(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None) -> None:
-    write_coco(out, seed, workers, limit)
+def write_pose(
+    out: Path, seed: int = 0, workers: int = 1, limit: int | None = None, scale: float = 1.0
+) -> None:
+    write_coco(out, seed, workers, limit, scale)
 
 
-def write_wholebody(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None) -> None:
-    write_coco(out, seed, workers, limit, wholebody=True)
+def write_wholebody(
+    out: Path, seed: int = 0, workers: int = 1, limit: int | None = None, scale: float = 1.0
+) -> None:
+    write_coco(out, seed, workers, limit, scale, wholebody=True)

@@ -16,6 +16,7 @@ from saip.synth.difficulty import Difficulty
 from saip.synth.formats.coco import SceneJob, render_scene_job
 from saip.synth.formats.files import write_lines
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 
 SPLITS = {"train": 32, "val": 12}
@@ -55,6 +56,7 @@ def write_crowdhuman(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     splits: dict[str, int] = SPLITS,
     difficulty: Difficulty = CROWDED,
 ) -> None:
@@ -62,7 +64,7 @@ def write_crowdhuman(
     index = 0
     tiles = []
     for split, count in splits.items():
-        n = min(count, limit) if limit is not None else count
+        n = split_size(count, scale, limit)
         ids = [f"{index + k + 1:06d},{seed:x}{split[0]}" for k in range(n)]
         jobs = [
             SceneJob(seed, 70, index + k, out / "Images" / f"{i}.jpg", 12, difficulty)

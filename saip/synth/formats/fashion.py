@@ -3,9 +3,9 @@
 `train/` and `test/` hold the images (Fashionpedia keeps its val images in test/);
 `annotations/instances_attributes_{train,val}2020.json` are COCO instance files whose
 annotations also carry `attribute_ids`. Categories keep Fashionpedia's ids and names for the
-garments drawn here (tops, trousers, skirts, coats, dresses, sleeves, shoes, hats, glasses,
-bags); the attribute list is a small Fashionpedia-like set (textile pattern, length) with its
-own ids, written in the file.
+garments drawn here (tops, trousers, skirts, coats, dresses, jumpsuits, sleeves, gloves,
+socks, shoes, scarves, hats, glasses, bags); the attribute list is a small Fashionpedia-like
+set (textile pattern, length) with its own ids, written in the file.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from saip.synth.camera import sample_camera
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, write_json
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.person import render_crop
 
@@ -36,10 +37,14 @@ CATEGORIES = {
     "skirt": (8, "skirt", "lowerbody"),
     "coat": (9, "coat", "wholebody"),
     "dress": (10, "dress", "wholebody"),
+    "jumpsuit": (11, "jumpsuit", "wholebody"),
     "glasses": (13, "glasses", "head"),
     "hat": (14, "hat", "head"),
+    "glove": (17, "glove", "arms and hands"),
+    "sock": (22, "sock", "legs and feet"),
     "shoe": (23, "shoe", "legs and feet"),
     "bag": (24, "bag, wallet", "others"),
+    "scarf": (25, "scarf", "neck"),
     "sleeve": (31, "sleeve", "garment parts"),
 }
 ATTRIBUTES = (
@@ -72,8 +77,9 @@ def _category(tag: str) -> str:
 
 
 def _attributes(key: str, app: Appearance) -> list[int]:
-    if key in ("shirt", "tshirt", "sweater", "coat", "dress"):
-        return [_PATTERN_ATTR[app.upper_pattern]] + ([7] if key in ("coat", "dress") else [])
+    if key in ("shirt", "tshirt", "sweater", "coat", "dress", "jumpsuit"):
+        length = {"coat": [7], "dress": [7], "jumpsuit": [8]}.get(key, [])
+        return [_PATTERN_ATTR[app.upper_pattern]] + length
     if key == "sleeve":
         return [5 if app.sleeve == "short" else 6]
     if key in ("pants", "shorts", "skirt"):
@@ -126,6 +132,7 @@ def write_fashion(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     splits: dict[str, tuple[str, int]] = SPLITS,
     difficulty: Difficulty = DEFAULT,
 ) -> None:
@@ -137,7 +144,7 @@ def write_fashion(
     index = ann_id = 0
     tiles = []
     for split, (folder, count) in splits.items():
-        n = min(count, limit) if limit is not None else count
+        n = split_size(count, scale, limit)
         jobs = [
             FashionJob(seed, index + k, out / folder / f"{index + k + 1:08d}.jpg", difficulty)
             for k in range(n)

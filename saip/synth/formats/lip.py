@@ -16,6 +16,7 @@ from saip.synth.camera import sample_camera
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, save_png, write_lines
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.person import render_crop
 
@@ -47,12 +48,13 @@ def write_lip(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     splits: dict[str, int] = SPLITS,
     difficulty: Difficulty = DEFAULT,
 ) -> None:
     jobs: list[ParsingJob] = []
     for split, count in splits.items():
-        n = min(count, limit) if limit is not None else count
+        n = split_size(count, scale, limit)
         ids = [f"{len(jobs) + k + 1:06d}_{seed % 1000000:06d}" for k in range(n)]
         jobs += [
             ParsingJob(

@@ -18,6 +18,7 @@ from saip.synth.camera import sample_camera
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.person import render_crop
 
@@ -97,14 +98,16 @@ def write_market(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     identities: tuple[int, int] = (24, 24),
     difficulty: Difficulty = DEFAULT,
 ) -> None:
     """Write a Market-1501-style set with `identities` = (train ids, test ids) into `out`.
 
-    `limit` caps the images of each folder (train, query, gallery).
+    `limit` caps the images of each folder (train, query, gallery); `scale` multiplies `identities`.
     """
     rng = np.random.default_rng([seed, 30])
+    identities = (split_size(identities[0], scale), split_size(identities[1], scale))
     train_ids, test_ids = range(identities[0]), range(identities[0], sum(identities))
     train = _shots(
         seed, train_ids, {"first": "bounding_box_train", "rest": "bounding_box_train"}, difficulty, rng

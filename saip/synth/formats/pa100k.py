@@ -17,6 +17,7 @@ from saip.synth.camera import sample_camera
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import cell, save_jpeg, write_mat
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.person import render_crop
 
@@ -48,6 +49,7 @@ def write_pa100k(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     splits: dict[str, int] = SPLITS,
     difficulty: Difficulty = DEFAULT,
 ) -> None:
@@ -55,7 +57,7 @@ def write_pa100k(
     jobs = []
     for split, count in splits.items():
         start = len(jobs)
-        n = min(count, limit) if limit is not None else count
+        n = split_size(count, scale, limit)
         names[split] = [f"{start + k + 1:06d}.jpg" for k in range(n)]
         jobs += [AttributeJob(seed, start + k, out / "data" / names[split][k], difficulty) for k in range(n)]
     labels = map_jobs(_render, jobs, workers)

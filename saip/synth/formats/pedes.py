@@ -18,6 +18,7 @@ from saip.synth.caption import captions, tokens
 from saip.synth.difficulty import DEFAULT, Difficulty
 from saip.synth.formats.files import save_jpeg, write_json
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.person import render_crop
 
@@ -59,16 +60,18 @@ def write_pedes(
     seed: int = 0,
     workers: int = 1,
     limit: int | None = None,
+    scale: float = 1.0,
     splits: dict[str, int] = SPLITS,
     difficulty: Difficulty = DEFAULT,
 ) -> None:
-    """`limit` caps the images per split (2 to 3 images per identity)."""
+    """`limit` caps the images per split (2 to 3 images per identity); `scale` multiplies the
+    identities of each split."""
     rng = np.random.default_rng([seed, 91])
     jobs: list[TextJob] = []
     identity = 0
     for split, count in splits.items():
         split_jobs = []
-        for _ in range(count):
+        for _ in range(split_size(count, scale)):
             split_jobs += [
                 TextJob(seed, identity, k, split, out, difficulty) for k in range(int(rng.integers(2, 4)))
             ]

@@ -10,6 +10,7 @@ import numpy as np
 from saip.synth.background import render_background
 from saip.synth.formats.files import save_jpeg
 from saip.synth.formats.sheet import Tile, write_contact_sheet
+from saip.synth.formats.sizes import split_size
 from saip.synth.parallel import map_jobs
 from saip.synth.person import render_person
 
@@ -34,8 +35,9 @@ def _render(job: ImageJob) -> None:
 
 
 def write_unlabelled(
-    out: Path, seed: int, workers: int, limit: int | None, persons: int, backgrounds: int
+    out: Path, seed: int, workers: int, limit: int | None, scale: float, persons: int, backgrounds: int
 ) -> None:
+    persons, backgrounds = split_size(persons, scale), split_size(backgrounds, scale)
     jobs = [ImageJob(seed, k, out / "persons" / f"{k:06d}.jpg", True) for k in range(persons)][:limit]
     jobs += [ImageJob(seed, k, out / "backgrounds" / f"{k:06d}.jpg", False) for k in range(backgrounds)][
         :limit
@@ -44,10 +46,14 @@ def write_unlabelled(
     write_contact_sheet([Tile(j.path) for j in jobs[:16]], out / "contact_sheet.png")
 
 
-def write_pretrain(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None) -> None:
-    write_unlabelled(out, seed, workers, limit, persons=2000, backgrounds=200)
+def write_pretrain(
+    out: Path, seed: int = 0, workers: int = 1, limit: int | None = None, scale: float = 1.0
+) -> None:
+    write_unlabelled(out, seed, workers, limit, scale, persons=2000, backgrounds=200)
 
 
-def write_demo(out: Path, seed: int = 0, workers: int = 1, limit: int | None = None) -> None:
+def write_demo(
+    out: Path, seed: int = 0, workers: int = 1, limit: int | None = None, scale: float = 1.0
+) -> None:
     """Small and fast (a few seconds on one core): what the README's first command uses."""
-    write_unlabelled(out, seed, workers, limit, persons=300, backgrounds=24)
+    write_unlabelled(out, seed, workers, limit, scale, persons=300, backgrounds=24)

@@ -1,6 +1,6 @@
 """Image transforms of the single-person tasks (ReID, attributes): torchvision transforms v2.
 
-The training recipe is the ReID strong baseline's (Luo et al. 2019): resize, flip, pad 10 and
+The training recipe is the ReID strong baseline's (Luo et al. 2019): resize, flip, pad 10 (at 256x128) and
 random-crop back, ImageNet normalisation, random erasing (p 0.5) after normalisation so erased
 pixels take about the mean colour.
 """
@@ -23,8 +23,12 @@ def eval_transform(img_size: tuple[int, int]) -> v2.Compose:
     return v2.Compose([v2.Resize(tuple(img_size), antialias=True), *_to_normalised_tensor()])
 
 
-def train_transform(img_size: tuple[int, int], *, erasing: float = 0.5, pad: int = 10) -> v2.Compose:
-    """Resize, flip, pad-and-crop, normalise, random erasing."""
+def train_transform(img_size: tuple[int, int], *, erasing: float = 0.5, pad: int | None = None) -> v2.Compose:
+    """Resize, flip, pad-and-crop, normalise, random erasing. `pad` defaults to the recipe's 10 px
+    at 256 px height, scaled with the height (5 px at 128), so small inputs are not shifted by a
+    third of their width."""
+    if pad is None:
+        pad = max(1, round(10 * img_size[0] / 256))
     return v2.Compose(
         [
             v2.Resize(tuple(img_size), antialias=True),
