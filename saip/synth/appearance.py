@@ -43,7 +43,7 @@ SKIN_TONES: tuple[tuple[int, int, int], ...] = (
 HAIR_COLOURS = ("black", "brown", "beige", "grey", "yellow", "orange")
 HAIR_STYLES = ("short", "long", "bald", "ponytail", "bun")
 UPPER_TYPES = ("tshirt", "shirt", "sweater", "coat", "dress", "jumpsuit")
-_ONE_PIECE_LEGS = {"dress": "dress", "jumpsuit": "trousers"}  # the lower garment is not worn under these
+ONE_PIECE_LEGS = {"dress": "dress", "jumpsuit": "trousers"}  # the lower garment is not worn under these
 UPPER_PATTERNS = ("solid", "stripes", "checks", "print", "splice")
 LOWER_TYPES = ("trousers", "shorts", "skirt")
 LOWER_PATTERNS = ("solid", "stripes", "pattern")
@@ -121,7 +121,7 @@ def _colour(rng: np.random.Generator, avoid: str | None = None) -> str:
 
 def legwear(upper_type: str, lower_type: str) -> str:
     """What covers the legs: trousers, shorts, a skirt or a dress (a jumpsuit's legs are trousers)."""
-    return _ONE_PIECE_LEGS.get(upper_type, lower_type)
+    return ONE_PIECE_LEGS.get(upper_type, lower_type)
 
 
 def _maybe_colour(rng: np.random.Generator, p: float) -> str | None:
@@ -223,7 +223,7 @@ def near_duplicate(app: Appearance, rng: np.random.Generator) -> Appearance:
 
 def attributes(app: Appearance, view: str) -> np.ndarray:
     """PA-100K's 26 binary labels [26] (uint8) for `app` seen from `view` (front/side/back)."""
-    own_lower = app.upper_type not in _ONE_PIECE_LEGS
+    own_lower = app.upper_type not in ONE_PIECE_LEGS
     lower = legwear(app.upper_type, app.lower_type)
     values = {
         "Female": app.female,

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 
-from saip.synth.appearance import Appearance
+from saip.synth.appearance import ONE_PIECE_LEGS, Appearance
 
 _UPPER = {
     "tshirt": "t-shirt",
@@ -43,7 +43,7 @@ def _garments(app: Appearance) -> list[str]:
     sleeve = "" if app.upper_type in ("coat", "sweater", "dress") else f"{app.sleeve}-sleeved "
     pattern = _PATTERN[app.upper_pattern].format(c2=app.upper_colour2)
     parts = [f"a {app.upper_colour} {sleeve}{_UPPER[app.upper_type]}{pattern}"]
-    if app.upper_type not in ("dress", "jumpsuit"):
+    if app.upper_type not in ONE_PIECE_LEGS:
         lower = {"trousers": "trousers", "shorts": "shorts", "skirt": "skirt"}[app.lower_type]
         article = "a " if lower == "skirt" else ""
         parts.append(f"{article}{app.lower_colour} {lower}")

@@ -30,14 +30,12 @@ def generate(
         workers: processes to render with (the output does not depend on it).
         limit: at most this many images per split, for quick checks.
         scale: multiplies every split's size (identities for ReID and text), e.g. 10 for a set
-            big enough to train on; `limit` still caps the result.
+            big enough to train on (> 0, checked by `split_size`); `limit` still caps the result.
     """
     if preset not in PRESETS and preset != "all":
         raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(preset_names())}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    if scale <= 0:
-        raise ValueError(f"scale must be > 0, got {scale}")
     out = Path(out)
     targets = {name: out / name for name in PRESETS} if preset == "all" else {preset: out}
     for name, folder in targets.items():

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from torchvision.transforms import v2
 
 from saip.tasks.data.reid_sets import ReidImages, read_reid
-from saip.tasks.data.transforms import eval_transform
+from saip.tasks.data.transforms import eval_transform, train_transform
 
 
 def _touch_images(folder: Path, names: list[str]) -> None:
@@ -68,3 +69,14 @@ def test_msmt17_lists(tmp_path) -> None:
     (tmp_path / "list_val.txt").unlink()
     with pytest.raises(FileNotFoundError, match="missing list_val.txt"):
         read_reid(tmp_path, "msmt17")
+
+
+@pytest.mark.parametrize(("size", "pad"), [((256, 128), 10), ((128, 64), 5), ((64, 32), 2), ((16, 8), 1)])
+def test_train_pad_scales_with_height(size: tuple[int, int], pad: int) -> None:
+    """The recipe's 10 px at 256 px height, scaled, so a small input is not shifted by a third."""
+
+    def pads(transform: v2.Compose) -> list:
+        return [t.padding for t in transform.transforms if isinstance(t, v2.Pad)]
+
+    assert pads(train_transform(size)) == [pad]
+    assert pads(train_transform(size, pad=7)) == [7]

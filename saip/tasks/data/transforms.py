@@ -1,8 +1,8 @@
 """Image transforms of the single-person tasks (ReID, attributes): torchvision transforms v2.
 
-The training recipe is the ReID strong baseline's (Luo et al. 2019): resize, flip, pad 10 (at 256x128) and
-random-crop back, ImageNet normalisation, random erasing (p 0.5) after normalisation so erased
-pixels take about the mean colour.
+The training recipe is the ReID strong baseline's (Luo et al. 2019): resize, flip, pad 10 (at
+256x128) and random-crop back, ImageNet normalisation, random erasing (p 0.5) after normalisation
+so erased pixels take about the mean colour.
 """
 
 from __future__ import annotations
