@@ -26,8 +26,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from saip.cli import main as saip_main
 from saip.synth import generate
+from saip.tasks.attribute_metrics import attribute_metrics
+from saip.tasks.dense.lip import LIP_CLASSES
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "eval"
 
@@ -147,8 +151,25 @@ def run_eval(argv: list[str]) -> dict[str, float]:
     return json.loads((Path(argv[argv.index("--out") + 1]) / "metrics.json").read_text())
 
 
-def measure(task: str, work: Path, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
-    """(metrics of the random-init run and of the trained run, the two commands) for one task."""
+def per_class(task: str, run_dir: Path) -> dict[str, float]:
+    """What the headline averages, from a run's folder: IoU per LIP class (parsing), mA per
+    attribute (attributes); empty for the other tasks."""
+    if task == "parsing":
+        ious = json.loads((run_dir / "metrics.json").read_text())["per_class_iou"]
+        return {name: iou for name, iou in zip(LIP_CLASSES, ious, strict=True) if iou is not None}
+    if task == "attributes":
+        saved = np.load(run_dir / "predictions.npz")
+        scores, labels = saved["scores"], saved["labels"]
+        return {
+            str(name): attribute_metrics(scores[:, [i]], labels[:, [i]])["mA"]
+            for i, name in enumerate(saved["attributes"])
+        }
+    return {}
+
+
+def measure(task: str, work: Path, args: argparse.Namespace) -> tuple[list[dict], list[dict], list[str]]:
+    """(metrics of the random-init run and of the trained run, their per-class scores, the two
+    commands) for one task."""
     spec = SPECS[task]
     data = generate(
         spec.preset,
@@ -158,13 +179,15 @@ def measure(task: str, work: Path, args: argparse.Namespace) -> tuple[list[dict]
         limit=args.limit or None,
         scale=args.scale or spec.scale,
     )
-    results, commands = [], []
+    results, classes, commands = [], [], []
     for protocol in (spec.cheap, "finetune"):
-        argv = eval_argv(task, protocol, data, work / "runs" / f"{task}_{protocol}", args)
+        run_dir = work / "runs" / f"{task}_{protocol}"
+        argv = eval_argv(task, protocol, data, run_dir, args)
         start = time.perf_counter()
         results.append(run_eval(argv))
+        classes.append(per_class(task, run_dir))
         commands.append(f"saip {shlex.join(argv)}  # {time.perf_counter() - start:.0f} s")
-    return results, commands
+    return results, classes, commands
 
 
 def main() -> None:
@@ -196,7 +219,7 @@ def main() -> None:
     print(
         f"\n{'task':<11}{'backbone':<13}{'metric':<10}{'random-init':>12}{'trained':>9}{'ratio':>7}{'diff':>8}"
     )
-    for task, (random_init, trained), _ in rows:
+    for task, (random_init, trained), _, _ in rows:
         for metric in SPECS[task].metrics:
             a, b = float(random_init[metric]), float(trained[metric])
             ratio = f"{b / a:.1f}x" if a > 0 else ("inf" if b > 0 else "-")
@@ -208,6 +231,10 @@ def main() -> None:
         f"\nrandom-init: cheap protocol; trained: --protocol finetune from --weights {args.init} (steps in the "
         f"commands); seed {args.seed}; total {time.perf_counter() - start:.0f} s"
     )
+    for task, _, (random_init, trained), _ in rows:
+        if random_init:
+            print(f"\n{task} per class (random-init -> trained):")
+            print("\n".join(f"  {name:<20}{a:.3f} -> {trained[name]:.3f}" for name, a in random_init.items()))
     for task, *_, commands in rows:
         print(f"\n{task}:\n" + "\n".join(f"  {c}" for c in commands))
 

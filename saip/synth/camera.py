@@ -62,12 +62,13 @@ def apply_camera(image: Image.Image, cam: Camera, rng: np.random.Generator) -> I
     )
     # Tone acts on the sensor's picture: for a low-resolution camera, on the reduced image
     # (Image.reduce: a box filter at integer factors, ~20x cheaper than resize), then upsampled.
-    out = image.reduce(cam.reduction) if cam.reduction > 1 else image
-    out = out.point(table.astype(np.uint8).tolist())
-    if cam.reduction > 1:
-        out = out.resize((w, h), Image.BILINEAR)
-    elif cam.blur > 0:  # a low-resolution camera is already blurred by its upsampling
-        out = out.filter(ImageFilter.BoxBlur(cam.blur * h / 256))  # 2x cheaper than Gaussian
+    tone = table.astype(np.uint8).tolist()
+    if cam.reduction > 1:  # already blurred by its upsampling
+        out = image.reduce(cam.reduction).point(tone).resize((w, h), Image.BILINEAR)
+    else:
+        out = image.point(tone)
+        if cam.blur > 0:
+            out = out.filter(ImageFilter.BoxBlur(cam.blur * h / 256))  # 2x cheaper than Gaussian
     if cam.noise > 0:
         side = max(h, w)  # crops share one 256 tile, scenes one 1280 canvas (a few MB per noise level)
         noise = _noise_image(cam.noise, 256 if side <= 256 else max(1280, 256 * (side // 256 + 2)))

@@ -44,9 +44,8 @@ def _garments(app: Appearance) -> list[str]:
     pattern = _PATTERN[app.upper_pattern].format(c2=app.upper_colour2)
     parts = [f"a {app.upper_colour} {sleeve}{_UPPER[app.upper_type]}{pattern}"]
     if app.upper_type not in ONE_PIECE_LEGS:
-        lower = {"trousers": "trousers", "shorts": "shorts", "skirt": "skirt"}[app.lower_type]
-        article = "a " if lower == "skirt" else ""
-        parts.append(f"{article}{app.lower_colour} {lower}")
+        article = "a " if app.lower_type == "skirt" else ""
+        parts.append(f"{article}{app.lower_colour} {app.lower_type}")
     if app.scarf:
         parts.append(f"a {app.scarf} scarf")
     if app.gloves:

@@ -37,11 +37,9 @@ def _render(job: ImageJob) -> None:
 def write_unlabelled(
     out: Path, seed: int, workers: int, limit: int | None, scale: float, persons: int, backgrounds: int
 ) -> None:
-    persons, backgrounds = split_size(persons, scale), split_size(backgrounds, scale)
-    jobs = [ImageJob(seed, k, out / "persons" / f"{k:06d}.jpg", True) for k in range(persons)][:limit]
-    jobs += [ImageJob(seed, k, out / "backgrounds" / f"{k:06d}.jpg", False) for k in range(backgrounds)][
-        :limit
-    ]
+    persons, backgrounds = split_size(persons, scale, limit), split_size(backgrounds, scale, limit)
+    jobs = [ImageJob(seed, k, out / "persons" / f"{k:06d}.jpg", True) for k in range(persons)]
+    jobs += [ImageJob(seed, k, out / "backgrounds" / f"{k:06d}.jpg", False) for k in range(backgrounds)]
     map_jobs(_render, jobs, workers)
     write_contact_sheet([Tile(j.path) for j in jobs[:16]], out / "contact_sheet.png")
 
