@@ -69,6 +69,22 @@ class ViewsConfig:
     # Factors for the two cross-scale views (roi crop and half-size global view 1), one per view
     # per batch; rescaled sides are rounded to the nearest multiple of the patch size (ties up).
     rescale_factors: list[float] = field(default_factory=lambda: [0.75, 0.875, 1.125, 1.25])
+    # Photometric augmentation, DINO's recipe: colour jitter (brightness, contrast, saturation,
+    # hue) with probability jitter_p, grayscale gray_p, Gaussian blur on global view 1, global
+    # view 2 and the local crops, solarisation on global view 2. Colour is a strong identity cue
+    # for people: weaker jitter and no grayscale keep it in the features (docs/objectives.md).
+    color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)
+    jitter_p: float = 0.8
+    gray_p: float = 0.2
+    blur_p: tuple[float, float, float] = (1.0, 0.1, 0.5)
+    solarize_p: float = 0.2
+    # Probability, per view, of compositing the person image over another image (a random image
+    # of the backgrounds, or of the same sources) through a soft matte that keeps the central
+    # vertical band, before cropping: views of one person then differ in background, so the
+    # features must ignore it (on a two-camera set the background names the camera). 0: the recipe.
+    background_swap: float = 0.0
+    # Half-width of the kept band as a fraction of the image width (person crops: about 0.22).
+    swap_band: float = 0.22
 
 
 @dataclass
@@ -99,6 +115,10 @@ class CSMConfig:
     student_temp: float = 0.1
     # Teacher temperature: anything above 0.07 risks collapse early on (DINO's advice).
     teacher_temp: float = 0.04
+    # The teacher temperature rises linearly from warmup_teacher_temp to teacher_temp over this
+    # many epochs (DINO: 0.04 -> 0.07 over 30); 0 keeps teacher_temp throughout (the recipe).
+    warmup_teacher_temp: float = 0.04
+    warmup_teacher_temp_epochs: float = 0.0
     center_momentum: float = 0.9
 
 
@@ -113,6 +133,9 @@ class CSRConfig:
     decoder_depth: int = 8
     decoder_heads: int = 16
     norm_pix_loss: bool = True
+    # Also feed the masked view's own (intermediate) class token to the decoder, before the anchor's,
+    # as the research code does; method.md names only the anchor's (docs/objectives.md measures both).
+    masked_cls: bool = False
 
 
 @dataclass
@@ -122,7 +145,7 @@ class CSSConfig:
     roi_weight: float = 1.0
     dim: int = 512
     query_depth: int = 2
-    heads: int = 8
+    heads: int = 16
     mask_convs: int = 3
 
 

@@ -8,6 +8,7 @@ n, n + 1, ... of a fresh loader, whatever the number of workers.
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
 from collections.abc import Iterator
@@ -128,6 +129,13 @@ def build_pretrain_loader(
         "epoch %d rank %d: %d batches of %d from batch %d", epoch, rank, num_batches, batch_size, start_batch
     )
     return PretrainLoader(loader, num_batches, start_batch)
+
+
+def fixed_batch(cfg: PretrainConfig, size: int = 2) -> dict[str, Tensor]:
+    """The first `size` samples of epoch 0, built in this process: the same every run and step."""
+    small = copy.deepcopy(cfg)
+    small.train.batch_size, small.data.num_workers = size, 0
+    return next(iter(build_pretrain_loader(small)))
 
 
 def rank_batches(size: int, seed: int, epoch: int, rank: int, world_size: int, batch_size: int) -> np.ndarray:

@@ -56,8 +56,9 @@ class SampleMaker:
         """`others` picks other person images (the default backgrounds and the distractors)."""
         with torch.random.fork_rng(devices=[]):  # v2 transforms draw from torch's global generator
             torch.default_generator.manual_seed(int(rng.integers(2**63)))
-            views = self.views(image)
-            background = (self.backgrounds or others)(rng)
+            pick = self.backgrounds or others
+            views = self.views(image, backdrop=lambda: pick(rng))
+            background = pick(rng)
             if background is None:
                 background = Image.new("RGB", self.scene_size[::-1], NEUTRAL_RGB)
             scene = self.scene(background, views["half"], views["local"][-1], rng, people=others)

@@ -93,7 +93,7 @@ class SceneBuilder:
             raise ValueError(
                 f"pastes {inst_size} and {roi_size} do not fit side by side in scene {self.size}"
             )
-        self.background = CropView(self.size, _BACKGROUND_SCALE, _BACKGROUND_RATIO, jitter_p=0.0, gray_p=0.0)
+        self.background = CropView(self.size, _BACKGROUND_SCALE, _BACKGROUND_RATIO, gray_p=0.0)
 
     def __call__(
         self,

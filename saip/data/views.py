@@ -7,8 +7,11 @@ half-size view is one factor per view per batch, so the training step applies it
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -22,9 +25,7 @@ from saip.data.photometric import ColorJitter, GaussianBlur
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# DINO's photometric recipe (the spec's numbers): jitter (brightness, contrast, saturation, hue)
-# and a blur with sigma 0.1..2 px.
-_JITTER = ColorJitter(0.4, 0.4, 0.2, 0.1)
+# DINO's blur: sigma 0.1..2 px.
 _BLUR = GaussianBlur((0.1, 2.0))
 _SOLARIZE_THRESHOLD = 0.5
 
@@ -50,6 +51,7 @@ class CropView:
     size: tuple[int, int]
     scale: tuple[float, float]
     aspect: tuple[float, float]
+    jitter: ColorJitter | None = None
     jitter_p: float = 0.8
     gray_p: float = 0.2
     blur_p: float = 0.0
@@ -61,8 +63,8 @@ class CropView:
         if _happens(0.5):
             crop = crop.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         pixels = TF.pil_to_tensor(crop).float().div_(255)
-        if _happens(self.jitter_p):
-            pixels = _JITTER(pixels)
+        if self.jitter is not None and _happens(self.jitter_p):
+            pixels = self.jitter(pixels)
         if _happens(self.gray_p):
             pixels = TF.rgb_to_grayscale(pixels, num_output_channels=3).contiguous()  # an expanded view
         if _happens(self.blur_p):
@@ -72,10 +74,28 @@ class CropView:
         return TF.normalize(pixels, list(IMAGENET_MEAN), list(IMAGENET_STD), inplace=True)
 
 
+@functools.lru_cache(maxsize=64)
+def band_matte(size: tuple[int, int], band: float) -> Image.Image:
+    """An 'L' matte of `size` (W, H): 255 in the central vertical band, falling off as a
+    super-Gaussian exp(-(x / band)^4 / 2) of the horizontal offset x (fractions of the width)."""
+    w, h = size
+    x = (np.arange(w) + 0.5) / w - 0.5
+    row = np.exp(-0.5 * (x / band) ** 4)
+    return Image.fromarray(np.repeat((row * 255).round().astype(np.uint8)[None], h, axis=0), mode="L")
+
+
+def swap_background(img: Image.Image, backdrop: Image.Image, band: float) -> Image.Image:
+    """`img` over `backdrop` (resized to it) through the central-band matte."""
+    behind = backdrop.resize(img.size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return Image.composite(img, behind, band_matte(img.size, band))
+
+
 class MultiCropViews:
     """PIL image -> 2 global views, `num_local` local crops and the half-size copy of global view 1.
 
     Random draws use torch's global generator: the caller seeds it per sample (samples.py).
+    With `background_swap` > 0, each view may first put the person on another image's background
+    (`backdrop` picks that image; None if unreadable).
 
     Returns a dict: "global" [2, 3, Hg, Wg], "local" [L, 3, Hl, Wl] (the last crop is the
     cross-scale `roi` view), "half" [3, Hg // 2, Wg // 2]; all ImageNet-normalised float.
@@ -87,19 +107,32 @@ class MultiCropViews:
                 f"views.num_local must be >= 1 (the last crop is the roi view), got {cfg.num_local}"
             )
         self.half_size = (cfg.global_size[0] // 2, cfg.global_size[1] // 2)
+        colour = dict(jitter=ColorJitter(*cfg.color_jitter), jitter_p=cfg.jitter_p, gray_p=cfg.gray_p)
+        blur1, blur2, blur_local = cfg.blur_p
         global_crop = (tuple(cfg.global_size), tuple(cfg.global_scale), tuple(cfg.aspect))
-        self.global1 = CropView(*global_crop, blur_p=1.0)
-        self.global2 = CropView(*global_crop, blur_p=0.1, solarize_p=0.2)
-        self.local = CropView(tuple(cfg.local_size), tuple(cfg.local_scale), tuple(cfg.aspect), blur_p=0.5)
+        self.global1 = CropView(*global_crop, **colour, blur_p=blur1)
+        self.global2 = CropView(*global_crop, **colour, blur_p=blur2, solarize_p=cfg.solarize_p)
+        self.local = CropView(
+            tuple(cfg.local_size), tuple(cfg.local_scale), tuple(cfg.aspect), **colour, blur_p=blur_local
+        )
         self.num_local = cfg.num_local
+        self.swap_p, self.band = cfg.background_swap, cfg.swap_band
 
-    def __call__(self, img: Image.Image) -> dict[str, Tensor]:
-        view1, view2 = self.global1(img), self.global2(img)
+    def __call__(
+        self, img: Image.Image, backdrop: Callable[[], Image.Image | None] | None = None
+    ) -> dict[str, Tensor]:
+        def source() -> Image.Image:
+            if backdrop is None or not _happens(self.swap_p):
+                return img
+            other = backdrop()
+            return img if other is None else swap_background(img, other, self.band)
+
+        view1, view2 = self.global1(source()), self.global2(source())
         half = F.interpolate(
             view1[None], size=self.half_size, mode="bilinear", antialias=True, align_corners=False
         )
         return {
             "global": torch.stack([view1, view2]),
-            "local": torch.stack([self.local(img) for _ in range(self.num_local)]),
+            "local": torch.stack([self.local(source()) for _ in range(self.num_local)]),
             "half": half[0],
         }

@@ -1,15 +1,19 @@
 """Backbone weights in and out: safetensors in timm's key layout, plus a JSON that rebuilds the model.
 
-Export writes `backbone.safetensors` (the wrapped timm model's own state dict) and `backbone.json`
-(`{"timm_model", "timm_kwargs", "input_size", "saip_backbone", "source"}`), so that
+Export writes `backbone.safetensors` (the wrapped timm model's own state dict), `backbone.json`
+(`{"timm_model", "timm_kwargs", "input_size", "saip_backbone", "source", "taps_file"}`), so that
 `timm.create_model(j["timm_model"], **j["timm_kwargs"]).load_state_dict(load_file(...), strict=True)`
-works with no saip installed. `load_backbone` reads that, our checkpoints, or a timm name.
+works with no saip installed, and `backbone_taps.safetensors`: saip's own pretrained tensors
+outside timm's model (the `mid_norm` of the intermediate tap; TinyViT's CSR mask token), so that a
+loaded backbone's taps are the pretrained ones, not freshly initialised norms. `load_backbone`
+reads that, our checkpoints, or a timm name.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,37 +25,56 @@ from safetensors.torch import load_file, save_file
 from saip.models.backbone import BACKBONES, Backbone, create_backbone
 from saip.train.checkpoint import load_checkpoint
 
-BACKBONE_PREFIX = "backbone.model."
+log = logging.getLogger(__name__)
+
+BACKBONE_PREFIX = "backbone."
+MODEL_PREFIX = "model."
+TAPS_SUFFIX = "_taps"
 
 
 class WeightsError(ValueError):
     """Weights that cannot be found or do not fit the backbone."""
 
 
+def split_state(backbone: Backbone) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """(the timm model's state dict, saip's own tensors outside it), detached CPU copies."""
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    timm_state = {k[len(MODEL_PREFIX) :]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    return timm_state, {k: v for k, v in state.items() if not k.startswith(MODEL_PREFIX)}
+
+
+def _save_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata={"format": "pt", **metadata})
+    os.replace(tmp, path)
+
+
 def export_backbone(
     backbone: Backbone, out_dir: str | Path, *, source: str = "teacher", stem: str = "backbone"
 ) -> Path:
-    """Write `<stem>.safetensors` and `<stem>.json` into `out_dir`; returns the safetensors path."""
+    """Write `<stem>.safetensors`, `<stem>_taps.safetensors` and `<stem>.json` into `out_dir`;
+    returns the timm weights' path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in backbone.model.state_dict().items()}
+    timm_state, taps = split_state(backbone)
     meta = {
         "timm_model": backbone.spec.timm_name,
         "timm_kwargs": backbone.export_kwargs(),
         "input_size": list(backbone.img_size),
         "saip_backbone": backbone.name,
         "source": source,
+        "taps_file": f"{stem}{TAPS_SUFFIX}.safetensors",
     }
     path = out_dir / f"{stem}.safetensors"
-    tmp = out_dir / f".{stem}.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt", "timm_model": meta["timm_model"]})
-    os.replace(tmp, path)
+    _save_safetensors(timm_state, path, {"timm_model": meta["timm_model"]})
+    _save_safetensors(taps, out_dir / meta["taps_file"], {"saip_backbone": backbone.name})
     (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
 
 
 def backbone_state_from_checkpoint(ckpt: dict[str, Any], which: str = "teacher") -> dict[str, torch.Tensor]:
-    """The timm-layout backbone weights inside a saip pretraining checkpoint."""
+    """The whole backbone's weights (timm model and tap norms, `Backbone.state_dict()` keys) inside
+    a saip pretraining checkpoint."""
     if which not in ckpt:
         raise WeightsError(f"checkpoint has no {which!r} weights (keys: {', '.join(sorted(ckpt))})")
     return {k[len(BACKBONE_PREFIX) :]: v for k, v in ckpt[which].items() if k.startswith(BACKBONE_PREFIX)}
@@ -68,8 +91,11 @@ def _name_for_timm(timm_name: str) -> str:
 
 
 def _load_into(backbone: Backbone, state: dict[str, torch.Tensor], origin: str) -> Backbone:
-    own = backbone.model.state_dict()
-    missing = sorted(set(own) - set(state))
+    """Load `state` (`Backbone.state_dict()` keys). The timm model's keys must all fit; saip's tap
+    tensors that `state` lacks (an older export) stay freshly initialised, with a warning."""
+    own = backbone.state_dict()
+    model_keys = {k for k in own if k.startswith(MODEL_PREFIX)}
+    missing = sorted(model_keys - set(state))
     unexpected = sorted(set(state) - set(own))
     bad = [k for k in own if k in state and own[k].shape != state[k].shape]
     if missing or unexpected or bad:
@@ -77,8 +103,19 @@ def _load_into(backbone: Backbone, state: dict[str, torch.Tensor], origin: str) 
             f"{origin} does not fit {backbone.spec.timm_name}: missing {missing[:5]}, "
             f"unexpected {unexpected[:5]}, shape mismatch {bad[:5]}"
         )
-    backbone.model.load_state_dict(state, strict=True)
+    absent = sorted(set(own) - model_keys - set(state))
+    if absent:
+        log.warning(
+            "%s has no pretrained %s (an export older than the tap sidecar): freshly initialised",
+            origin,
+            ", ".join(absent),
+        )
+    backbone.load_state_dict({**own, **state}, strict=True)
     return backbone
+
+
+def _with_prefix(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {MODEL_PREFIX + k: v for k, v in state.items()}
 
 
 def _at_size(backbone: Backbone, img_size: tuple[int, int] | None) -> Backbone:
@@ -145,7 +182,11 @@ def _load_safetensors(
     meta = json.loads(meta_path.read_text())
     name = meta.get("saip_backbone") or _name_for_timm(meta["timm_model"])
     model = make(name, tuple(meta.get("input_size", img_size or (256, 128))))
-    _load_into(model, load_file(str(path)), str(path))
+    state = _with_prefix(load_file(str(path)))
+    taps = path.parent / meta.get("taps_file", f"{path.stem}{TAPS_SUFFIX}.safetensors")
+    if taps.is_file():
+        state |= load_file(str(taps))
+    _load_into(model, state, str(path))
     return _at_size(model, img_size)
 
 
@@ -168,4 +209,4 @@ def _load_timm(timm_name: str, img_size: tuple[int, int] | None, make: Callable[
 
         state = checkpoint_filter_fn(state, model.model)
     state = {k: v for k, v in state.items() if not k.startswith("head.")}
-    return _load_into(model, state, cached)
+    return _load_into(model, _with_prefix(state), cached)

@@ -184,8 +184,11 @@ class HybridBackbone(Backbone):
     """TinyViT-5M (conv stages, then windowed attention), adapted to SAIP's taps.
 
     - `mid`: stage 3 output (stride 16, the same grid as ViT/16) through SAIP's LayerNorm.
-    - `final`/`cls`: stage 4 output (stride 32) through a LayerNorm; `cls` is its mean over cells
-      (TinyViT has no class token).
+    - `cls`: timm's own head path, `forward_head(pre_logits=True)`: mean over the stage-4 cells
+      (stride 32; TinyViT has no class token), then `head.norm`. So `timm.create_model(...)(x)` on
+      the exported weights returns exactly saip's embedding, and no parameter is left unused
+      (DistributedDataParallel needs every parameter to get a gradient).
+    - `final`: the stage-4 tokens through that same `head.norm`, per cell.
     - CSR masking: a convolutional stem cannot drop tokens, so masked 16x16 cells are replaced by
       a learned mask token right after the stride-4 stem (SimMIM-style); the decoder then reads
       the stride-16 tokens of the visible cells, exactly as for ViT.
@@ -203,7 +206,6 @@ class HybridBackbone(Backbone):
         self.mid_dim, self.embed_dim = dims[mid_block], dims[-1]
         self.stem_dim = dims[0]
         self.mid_norm = nn.LayerNorm(self.mid_dim, eps=1e-6)
-        self.final_norm = nn.LayerNorm(self.embed_dim, eps=1e-6)
         self.mask_token = nn.Parameter(torch.zeros(self.stem_dim))
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
@@ -227,8 +229,8 @@ class HybridBackbone(Backbone):
         _multiple_check(x, self.patch_size)
         grid = (x.shape[-2] // 16, x.shape[-1] // 16)
         outs = self._stages(self.model.patch_embed(x), len(self.model.stages) - 1)
-        final = self.final_norm(self._tokens(outs[-1]))
-        taps = Taps(grid=grid, final=final, cls=final.mean(1))
+        final = self._tokens(self.model.head.norm(outs[-1]))
+        taps = Taps(grid=grid, final=final, cls=self.model.forward_head(outs[-1], pre_logits=True))
         if mid:
             taps.mid = self.mid_norm(self._tokens(outs[self.mid_block]))
             taps.mid_cls = taps.mid.mean(1)

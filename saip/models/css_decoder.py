@@ -42,7 +42,7 @@ class CSSDecoder(nn.Module):
         embed_dim: width D of the query view's tokens (student, intermediate tap).
         dim: decoder width (recipe 512).
         query_depth: self-attention blocks over the query tokens (recipe 2).
-        num_heads: heads of those blocks and of the cross-attention (recipe 8).
+        num_heads: heads of those blocks and of the cross-attention (research code 16).
         mask_convs: 3x3 convs of the mask head after its 1x1 conv (recipe 3).
         scene_dim: width Ds of the scene tokens (teacher, intermediate tap); defaults to embed_dim.
     """
@@ -65,7 +65,7 @@ class CSSDecoder(nn.Module):
         )
         self.scene_embed = nn.Sequential(nn.Linear(self.scene_dim, dim), nn.LayerNorm(dim))
         self.cross = CrossAttentionBlock(dim, num_heads)
-        self.kernel = nn.Linear(dim, dim)
+        self.kernel = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim))  # as the research code
         convs: list[nn.Module] = [nn.Conv2d(self.scene_dim, dim, kernel_size=1), nn.GELU()]
         for _ in range(mask_convs):
             convs += [nn.Conv2d(dim, dim, kernel_size=3, padding=1), nn.GELU()]

@@ -72,6 +72,7 @@ class SAIPStudent(nn.Module):
                 cfg.csr.decoder_heads,
                 patch_size=patch,
                 anchor_grid=anchor,
+                masked_cls=cfg.csr.masked_cls,
             )
             if cfg.csr.enabled
             else None
@@ -113,7 +114,8 @@ class SAIPStudent(nn.Module):
             g1_mid, g1_cls = g.mid[:b], g.mid_cls[:b]
         if self.csr_decoder is not None:
             taps = self.backbone.forward_masked_mid(x.csr_image, x.csr_visible)
-            out.csr_pred = self.csr_decoder(taps.mid, x.csr_visible, taps.grid, g1_cls)
+            own_cls = taps.mid_cls if self.cfg.csr.masked_cls else None
+            out.csr_pred = self.csr_decoder(taps.mid, x.csr_visible, taps.grid, g1_cls, own_cls)
             out.csr_grid = taps.grid
         if css:
             out.css_inst, out.css_roi = self.css_decoder.search(

@@ -52,22 +52,22 @@ def _order_keys(dist: np.ndarray) -> np.ndarray:
     return rows | (ordered << _INDEX_BITS) | np.arange(dist.shape[1], dtype=np.int64)[None, :]
 
 
-def _chunk_sums(
+def _chunk_rows(
     dist: np.ndarray,
     q_pids: np.ndarray,
     q_cams: np.ndarray,
     g_pids: np.ndarray,
     g_cams: np.ndarray,
     ranks: Sequence[int],
-) -> tuple[np.ndarray, int]:
-    """Sums over the chunk's queries with a valid match of (AP, INP, CMC@k...), and their count."""
+) -> np.ndarray:
+    """[valid queries, 2 + len(ranks)]: (AP, INP, CMC@k...) of each chunk query with a valid match."""
     same_pid = g_pids[None, :] == q_pids[:, None]
     valid = (g_pids != JUNK_PID)[None, :] & ~(same_pid & (g_cams[None, :] == q_cams[:, None]))
     good = same_pid & valid
     keys = _order_keys(dist)
     match_keys = np.sort(keys[good])  # grouped by row, each row by (distance, index)
     if match_keys.size == 0:
-        return np.zeros(len(ranks) + 2), 0
+        return np.zeros((0, len(ranks) + 2))
     # valid entries at or below each match key, cumulated over the chunk (rows are key-ordered)
     below = np.cumsum(np.bincount(np.searchsorted(match_keys, keys[valid]), minlength=match_keys.size + 1))
     row = match_keys >> (32 + _INDEX_BITS)
@@ -81,11 +81,11 @@ def _chunk_sums(
     first_pos = position[hits == 1]  # one per row that has a match, in row order
     last_pos = position[hits == num_rel[row]]
     inp = num_rel[has] / (last_pos + 1)
-    cmc = [np.sum(first_pos < k) for k in ranks]
-    return np.array([ap.sum(), inp.sum(), *cmc], dtype=np.float64), int(has.sum())
+    cmc = [first_pos < k for k in ranks]
+    return np.stack([ap, inp, *cmc], axis=1).astype(np.float64)
 
 
-def retrieval_metrics(
+def per_query_metrics(
     dist: Tensor | np.ndarray,
     q_pids: ArrayLike,
     g_pids: ArrayLike,
@@ -93,8 +93,10 @@ def retrieval_metrics(
     g_camids: ArrayLike,
     *,
     ranks: Sequence[int] = (1, 5, 10),
-) -> dict[str, float]:
-    """`{"mAP", "rank1", "rank5", "rank10", "mINP"}` (fractions) for a [Q, G] distance matrix."""
+) -> dict[str, np.ndarray]:
+    """Per-query `{"AP", "INP", "rank1", ...}` arrays, in query order, over the queries with a valid
+    match (which depend on the labels only: arrays of two models on one split pair up, for
+    bootstrap intervals over queries)."""
     dist = np.ascontiguousarray(
         dist.detach().float().cpu().numpy()
         if isinstance(dist, Tensor)
@@ -109,16 +111,29 @@ def retrieval_metrics(
         )
     if n_g >= 1 << _INDEX_BITS:
         raise ValueError(f"gallery of {n_g} images exceeds the {1 << _INDEX_BITS} supported")
-    sums, valid_queries = np.zeros(len(ranks) + 2), 0
-    for start in range(0, n_q, _CHUNK):
-        part = slice(start, start + _CHUNK)
-        chunk_sums, count = _chunk_sums(dist[part], q_pids[part], q_camids[part], g_pids, g_camids, ranks)
-        sums += chunk_sums
-        valid_queries += count
-    if valid_queries == 0:
+    rows = [
+        _chunk_rows(dist[part], q_pids[part], q_camids[part], g_pids, g_camids, ranks)
+        for part in (slice(start, start + _CHUNK) for start in range(0, n_q, _CHUNK))
+    ]
+    table = np.concatenate(rows) if rows else np.zeros((0, len(ranks) + 2))
+    if len(table) == 0:
         raise ValueError("no query has a valid match in the gallery (same identity from another camera)")
-    if valid_queries < n_q:
-        log.info("%d of %d queries have no valid gallery match and are skipped", n_q - valid_queries, n_q)
-    means = (sums / valid_queries).tolist()
-    cmc = {f"rank{k}": v for k, v in zip(ranks, means[2:], strict=True)}
-    return {"mAP": means[0], **cmc, "mINP": means[1]}
+    if len(table) < n_q:
+        log.info("%d of %d queries have no valid gallery match and are skipped", n_q - len(table), n_q)
+    names = ["AP", "INP", *(f"rank{k}" for k in ranks)]
+    return {name: table[:, i] for i, name in enumerate(names)}
+
+
+def retrieval_metrics(
+    dist: Tensor | np.ndarray,
+    q_pids: ArrayLike,
+    g_pids: ArrayLike,
+    q_camids: ArrayLike,
+    g_camids: ArrayLike,
+    *,
+    ranks: Sequence[int] = (1, 5, 10),
+) -> dict[str, float]:
+    """`{"mAP", "rank1", "rank5", "rank10", "mINP"}` (fractions) for a [Q, G] distance matrix."""
+    per_query = per_query_metrics(dist, q_pids, g_pids, q_camids, g_camids, ranks=ranks)
+    cmc = {f"rank{k}": float(per_query[f"rank{k}"].mean()) for k in ranks}
+    return {"mAP": float(per_query["AP"].mean()), **cmc, "mINP": float(per_query["INP"].mean())}

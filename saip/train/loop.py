@@ -24,24 +24,31 @@ from tqdm import tqdm
 
 from saip.cli import add_run_arguments
 from saip.config import ConfigError, PretrainConfig, load_config, to_yaml
-from saip.data.pipeline import build_pretrain_loader
+from saip.data.pipeline import build_pretrain_loader, fixed_batch
 from saip.export.weights import export_backbone
+from saip.models.backbone import Backbone
 from saip.models.saip import SAIPStudent
 from saip.models.teacher import ExpertEncoder
 from saip.objectives.csm import CSMCenter
 from saip.objectives.csr import CSRLoss
 from saip.train import checkpoint as ckpt_io
+from saip.train.health import health_warnings
 from saip.train.optim import build_optimizer, scaled_lr
 from saip.train.pictures import save_step_pictures
+from saip.train.probe import probe, random_init_reference, resolve_probe_data
 from saip.train.report import write_report
 from saip.train.rundir import RunDir
-from saip.train.schedules import ema_momentum, warmup_cosine
-from saip.train.step import StepContext, StepResult, load_step_state, step_state, train_step
+from saip.train.schedules import ema_momentum, linear_warmup, warmup_cosine
+from saip.train.step import (
+    StepContext,
+    StepResult,
+    load_step_state,
+    picture_forward,
+    step_state,
+    train_step,
+)
 
 log = logging.getLogger("saip.pretrain")
-
-
-SYNTH_PROBE_IMAGES = 60  # per split: a probe of a few seconds that still ranks real differences
 
 
 class NonFiniteError(RuntimeError):
@@ -78,6 +85,8 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
         raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.train.precision!r}")
     if cfg.train.accum_steps < 1 or cfg.train.batch_size < 1:
         raise ConfigError("train.batch_size and train.accum_steps must be >= 1")
+    if cfg.train.export not in ("teacher", "student"):
+        raise ConfigError(f"train.export must be teacher or student, got {cfg.train.export!r}")
     return cfg
 
 
@@ -266,6 +275,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         raise ConfigError(f"one epoch has {len(first_loader)} batches, fewer than accum_steps={accum}")
     total = cfg.train.total_steps or cfg.train.epochs * spe
     warmup = int(round(cfg.optim.warmup_epochs * spe))
+    temp_warmup = int(round(cfg.csm.warmup_teacher_temp_epochs * spe))
     stop_at = min(total, args.max_steps) if args.max_steps else total
 
     run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank)
@@ -280,13 +290,16 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         counters = Counters(**state["counters"])
         run.truncate_log(step)
         log.info("resumed from %s at step %d", resume_from, step)
+    probe_set = ""
+    if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path
+        cfg.train.probe_data, probe_set = resolve_probe_data(cfg.train.probe_data, run.path, cfg.train.seed)
+    else:
+        cfg.train.probe_data = ""  # rank 0 probes
     run.save_config(cfg)
-    if d.main and cfg.train.probe_data:
-        root = probe_root(cfg, run)  # a missing probe set is an error now, not after hours
-        if not (root / "query").is_dir() or not (root / "bounding_box_test").is_dir():
-            raise FileNotFoundError(
-                f"probe set {root} needs query/ and bounding_box_test/ (Market-1501 layout)"
-            )
+    if cfg.train.probe_data and step == 0:
+        record = _probe(ctx, 0)
+        record["probe_mAP_random_init"] = random_init_reference(cfg, cfg.train.probe_data, device)
+        run.log(record, step=0)
     peak_lr = scaled_lr(cfg.optim.base_lr, cfg.train.batch_size * d.world * accum)
     if d.main:
         log.info(
@@ -299,6 +312,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             d.world,
         )
 
+    pictured = fixed_batch(cfg) if d.main else {}
     window = Window()
     bar = tqdm(
         total=stop_at,
@@ -308,7 +322,6 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         dynamic_ncols=True,
         mininterval=1.0 if sys.stderr.isatty() else 30.0,
     )  # a log file gets a line per 30 s
-    last_result: StepResult | None = None
     while step < stop_at:
         epoch, start = step // spe, step % spe * accum
         loader = (
@@ -324,20 +337,25 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             for group in ctx.optimizer.param_groups:
                 group["lr"] = lr
             momentum = ema_momentum(step, total, cfg.teacher.momentum)
+            teacher_temp = linear_warmup(step, temp_warmup, cfg.csm.warmup_teacher_temp, cfg.csm.teacher_temp)
             res = train_step(
-                ctx, [next(batches) for _ in range(accum)], step, momentum=momentum, seed=cfg.train.seed
+                ctx,
+                [next(batches) for _ in range(accum)],
+                step,
+                momentum=momentum,
+                seed=cfg.train.seed,
+                teacher_temp=teacher_temp,
             )
             step += 1
             seconds = time.perf_counter() - tic
             _count(counters, res, seconds, d, step, cfg.train.max_nonfinite)
             window.add(res, seconds, d.world)
-            last_result = res if res.finite else last_result
             bar.update(1)
             if res.finite:
                 bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
             record = (
-                _probe(run, ctx, step)
-                if d.main and cfg.train.probe_data and (step % cfg.train.probe_every == 0)
+                _probe(ctx, step)
+                if cfg.train.probe_data and (step % cfg.train.probe_every == 0 or step == stop_at)
                 else {}
             )
             if step % cfg.train.log_every == 0 or step == stop_at:
@@ -347,7 +365,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                         "lr": lr,
                         "momentum": momentum,
                         "wd": cfg.optim.weight_decay,
-                        "teacher_temp": cfg.csm.teacher_temp,
+                        "teacher_temp": teacher_temp,
                         **window.flush(),
                     }
                 )
@@ -355,13 +373,13 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 run.log(record, step=step)
             if d.main and (step % cfg.train.checkpoint_every == 0 or step == stop_at):
                 save_checkpoint(run, ctx, step, spe, counters)
-            if d.main and res.last is not None and (step % cfg.train.picture_every == 0 or step == stop_at):
-                save_step_pictures(run.pictures / f"step_{step:07d}.png", res.last, ctx)
+            if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
+                save_step_pictures(run.pictures / f"step_{step:07d}.png", picture_forward(ctx, pictured), ctx)
             if step >= stop_at:
                 break
     bar.close()
     if d.main:
-        _finish(run, ctx, cfg, step, counters)
+        _finish(run, ctx, cfg, step, counters, probe_set, warmup)
     run.close()
     return 0
 
@@ -387,44 +405,58 @@ def _count(
         )
 
 
-def probe_root(cfg: PretrainConfig, run: RunDir) -> Path:
-    """The probe set; "synth" makes a small synthetic Market-1501-layout set once per run."""
-    if cfg.train.probe_data != "synth":
-        return Path(cfg.train.probe_data)
-    root = run.path / "probe_reid"
-    if not (root / "query").is_dir():
-        from saip.synth import generate
-
-        generate("reid", root, seed=cfg.train.seed, limit=SYNTH_PROBE_IMAGES)
-    return root
+def exported_backbone(ctx: StepContext) -> Backbone:
+    """The backbone `train.export` names: the teacher (expert encoder) or the student."""
+    return (ctx.teacher if ctx.cfg.train.export == "teacher" else ctx.module).backbone
 
 
-def _probe(run: RunDir, ctx: StepContext, step: int) -> dict[str, float]:
-    from saip.tasks.reid import frozen_probe  # evaluation code only when a probe is configured
-
-    metrics = frozen_probe(
-        ctx.teacher.backbone,
-        probe_root(ctx.cfg, run),
-        device=ctx.device,
-        img_size=tuple(ctx.cfg.model.img_size),
+def _probe(ctx: StepContext, step: int) -> dict[str, float]:
+    metrics = probe(
+        exported_backbone(ctx), ctx.cfg.train.probe_data, tuple(ctx.cfg.model.img_size), ctx.device
     )
     log.info("step %d probe: mAP %.4f rank-1 %.4f", step, metrics["mAP"], metrics["rank1"])
     return {"probe_mAP": metrics["mAP"], "probe_rank1": metrics["rank1"]}
 
 
-def _finish(run: RunDir, ctx: StepContext, cfg: PretrainConfig, step: int, counters: Counters) -> None:
-    source = cfg.train.export
-    module = ctx.teacher if source == "teacher" else ctx.module
-    export_backbone(module.backbone, run.path, source=source)
+def probe_summary(records: list[dict[str, Any]], probe_set: str) -> dict[str, Any]:
+    """`probe_set`, `probe_mAP_start` (step 0), `probe_mAP_end` and `probe_mAP_random_init` from the log."""
+    probes = [r for r in records if "probe_mAP" in r]
+    if not probes:
+        return {}
+    start = next((r for r in probes if r["step"] == 0), {})
+    return {
+        "probe_set": probe_set,
+        "probe_mAP_start": start.get("probe_mAP"),
+        "probe_mAP_end": probes[-1]["probe_mAP"],
+        "probe_mAP_random_init": start.get("probe_mAP_random_init"),
+    }
+
+
+def _finish(
+    run: RunDir,
+    ctx: StepContext,
+    cfg: PretrainConfig,
+    step: int,
+    counters: Counters,
+    probe_set: str,
+    warmup: int,
+) -> None:
+    export_backbone(exported_backbone(ctx), run.path, source=cfg.train.export)
+    records = run.read_log()
+    warnings = health_warnings(records, cfg.csm.out_dim, warmup) if cfg.csm.enabled else []
+    for warning in warnings:
+        log.warning("%s", warning)
     summary = {
         "steps": step,
         "images_seen": counters.images_seen,
         "images_skipped": counters.images_skipped,
         "steps_skipped_nonfinite": counters.steps_skipped_nonfinite,
         "wall_time_s": round(counters.wall_time_s, 3),
+        **probe_summary(records, probe_set),
+        "health_warnings": warnings,
     }
     run.write_json("summary.json", summary)
-    write_report(run)
+    write_report(run, prototypes=cfg.csm.out_dim if cfg.csm.enabled else None)
     log.info(
         "done: %d steps, %d images (%d unreadable skipped, %d non-finite steps skipped); report: %s",
         step,

@@ -1,8 +1,8 @@
-"""What the model learned, as one PNG per picture step (first sample of the last micro-batch).
+"""What the model learned, as one PNG per picture step, on the same fixed sample at every step.
 
 Rows: the student's views at their true relative scales; CSR input / mask / reconstruction /
-target; the CSS scene with true and predicted masks for both searches; the teacher's last-block
-class-token attention per head on global view 1.
+target; the CSS scene with each search's predicted mask as a heat map and the true region
+outlined; the teacher's last-block class-token attention per head, overlaid on global view 1.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from matplotlib.image import AxesImage  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from saip.data.views import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
@@ -51,15 +53,23 @@ def _cls_attention(qkv: tuple[Tensor, Tensor, Tensor], grid: tuple[int, int]) ->
     return attn.reshape(-1, *grid).numpy()
 
 
-def _overlay(ax: plt.Axes, scene: np.ndarray, mask: np.ndarray, title: str, color: tuple[float, ...]) -> None:
-    ax.imshow(scene)
-    h, w = scene.shape[:2]
-    ax.imshow(
-        np.dstack([np.broadcast_to(np.array(color), (*mask.shape, 3)), mask * 0.55]),
-        extent=(0, w, h, 0),
-        interpolation="nearest",
+def _heat(ax: plt.Axes, image: np.ndarray, heat: np.ndarray, title: str) -> AxesImage:
+    """`heat` (any grid, 0..1) stretched over `image` as a translucent heat map."""
+    h, w = image.shape[:2]
+    ax.imshow(image)
+    shown = ax.imshow(
+        heat, cmap="inferno", alpha=0.6, vmin=0, vmax=1, extent=(0, w, h, 0), interpolation="nearest"
     )
     ax.set_title(title, fontsize=7)
+    return shown
+
+
+def _outline(ax: plt.Axes, target: np.ndarray, size: tuple[int, int]) -> None:
+    """The true region (target cells) as a contour over an image of `size` (H, W)."""
+    if target.any():  # padded by a cell of zeros so that regions at the border close on it
+        ys = (np.arange(-1, target.shape[0] + 1) + 0.5) * size[0] / target.shape[0]
+        xs = (np.arange(-1, target.shape[1] + 1) + 0.5) * size[1] / target.shape[1]
+        ax.contour(xs, ys, np.pad(target, 1), levels=[0.5], colors="lime", linewidths=1.5)
 
 
 def save_step_pictures(path: Path, mb: MicroBatch, ctx: StepContext) -> Path:
@@ -87,25 +97,16 @@ def save_step_pictures(path: Path, mb: MicroBatch, ctx: StepContext) -> Path:
                 ("CSR target", to_image(image)),
             ]
         )
-    masks: list[tuple[str, np.ndarray, tuple[float, ...]]] = []
+    searches: list[tuple[str, np.ndarray, np.ndarray]] = []  # (name, true cells, predicted probability)
     if out.css_inst is not None:
         scene = to_image(batch["scene"][0])
         for key, logits in (("inst", out.css_inst), ("roi", out.css_roi)):
-            masks.append((f"{key} true", batch[f"{key}_target"][0].float().numpy(), (0.1, 0.9, 0.1)))
-            masks.append(
-                (f"{key} predicted", torch.sigmoid(logits[0].detach().float()).cpu().numpy(), (0.9, 0.2, 0.1))
-            )
-    attn = (
-        _cls_attention(
-            mb.teacher.qkv[0],
-            inp.globals_.shape[-2] // patch
-            and (inp.globals_.shape[-2] // patch, inp.globals_.shape[-1] // patch),
-        )
-        if mb.teacher.qkv
-        else None
-    )
-    ncols = max(len(rows[0]), 4, len(masks) + 1, (attn.shape[0] + 1) if attn is not None else 0)
-    nrows = len(rows) + bool(masks) + (attn is not None)
+            prob = torch.sigmoid(logits[0].detach().float()).cpu().numpy()
+            searches.append((key, batch[f"{key}_target"][0].float().numpy(), prob))
+    grid = (inp.globals_.shape[-2] // patch, inp.globals_.shape[-1] // patch)
+    attn = _cls_attention(mb.teacher.qkv[0], grid) if mb.teacher.qkv else None
+    ncols = max(len(rows[0]), 4, len(searches) + 2, (attn.shape[0] + 1) if attn is not None else 0)
+    nrows = len(rows) + bool(searches) + (attn is not None)
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.6 * ncols, 2.6 * nrows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -122,18 +123,24 @@ def save_step_pictures(path: Path, mb: MicroBatch, ctx: StepContext) -> Path:
                 ax.set_xlim(0, max(v.shape[-1] for _, v in views))
                 ax.set_ylim(max(v.shape[-2] for _, v in views), 0)
     r = len(rows)
-    if masks:
+    if searches:
         axes[r, 0].imshow(scene)
         axes[r, 0].set_title("CSS scene", fontsize=7)
-        for c, (name, m, color) in enumerate(masks, start=1):
-            _overlay(axes[r, c], scene, m, name, color)
+        for c, (key, target, prob) in enumerate(searches, start=1):
+            shown = _heat(axes[r, c], scene, prob, f"{key} search: predicted")
+            _outline(axes[r, c], target, scene.shape[:2])
+        fig.colorbar(shown, ax=axes[r, len(searches)], fraction=0.046, pad=0.04, label="p(person)")
+        axes[r, len(searches) + 1].legend(
+            handles=[Line2D([], [], color="lime", label="true region")], loc="center", fontsize=7
+        )
         r += 1
     if attn is not None:
-        axes[r, 0].imshow(to_image(inp.globals_[0]))
+        view = to_image(inp.globals_[0])
+        axes[r, 0].imshow(view)
         axes[r, 0].set_title("teacher view", fontsize=7)
         for h in range(attn.shape[0]):
-            axes[r, h + 1].imshow(attn[h], cmap="inferno")
-            axes[r, h + 1].set_title(f"teacher attn head {h}", fontsize=7)
+            heat = attn[h] / max(float(attn[h].max()), 1e-12)
+            _heat(axes[r, h + 1], view, heat, f"teacher cls attention\nhead {h} (/ max)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)

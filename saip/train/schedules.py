@@ -28,3 +28,10 @@ def warmup_cosine(step: int, total: int, warmup: int, peak: float, final: float 
 def ema_momentum(step: int, total: int, base: float) -> float:
     """Teacher momentum: cosine from `base` to 1.0 over ALL optimizer steps (not the epoch's)."""
     return cosine(step, total, base, 1.0)
+
+
+def linear_warmup(step: int, warmup: int, start: float, end: float) -> float:
+    """Linear from `start` at step 0 to `end` at step `warmup`, then `end` (DINO's teacher temperature)."""
+    if step >= warmup:
+        return end
+    return start + (end - start) * step / warmup

@@ -192,23 +192,62 @@ def _all_finite(value: Tensor, device: torch.device) -> bool:
     return flag.item() == 0.0
 
 
+def _entropy(p: Tensor) -> Tensor:
+    return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
+
+
 def _monitors(ctx: StepContext, last: MicroBatch) -> dict[str, float]:
-    """Collapse monitors: teacher output entropy (-> 0 on collapse to one prototype, log K if
-    uniform) and the std of the student's normalised features over the batch (-> 0 on collapse)."""
+    """Collapse monitors: teacher output entropy (-> 0 on collapse to one prototype, ln K if
+    uniform), the prototypes in use (perplexity exp(H) of the batch-mean teacher distribution,
+    1..K: -> 1 on collapse) and the std of the student's normalised features over the batch
+    (-> 0 on collapse)."""
     mon: dict[str, float] = {}
     if last.teacher.probs:
         p = torch.cat(last.teacher.probs)
-        mon["teacher_entropy"] = float(-(p * torch.log(p.clamp_min(1e-12))).sum(-1).mean())
+        mon["teacher_entropy"] = float(_entropy(p).mean())
+        mon["teacher_perplexity"] = float(_entropy(p.mean(0)).exp())
     if last.outputs.cls_features is not None:
         feats = F.normalize(last.outputs.cls_features.float(), dim=-1)
         mon["student_feature_std"] = float(feats.std(0).mean()) if feats.shape[0] > 1 else 0.0
     return mon
 
 
+def _autocast(ctx: StepContext) -> contextlib.AbstractContextManager[Any]:
+    if ctx.amp_dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(ctx.device.type, dtype=ctx.amp_dtype)
+
+
+@torch.no_grad()
+def picture_forward(ctx: StepContext, batch: dict[str, Tensor]) -> MicroBatch:
+    """Teacher and student outputs on a fixed batch, in eval mode with fixed batch-level draws
+    (CSR mask, cross-scale factors), so that pictures show the same samples at every step."""
+    module = ctx.module
+    was_training = module.training
+    module.eval()
+    try:
+        with _autocast(ctx):
+            inputs, scene, mask = make_inputs(ctx, batch, step_generator(ctx.cfg.train.seed, 0, 0))
+            teacher = teacher_forward(ctx, inputs, scene, ctx.cfg.csm.teacher_temp)
+            inputs.scene_tokens = teacher.scene_tokens
+            outputs = module(inputs)
+    finally:
+        module.train(was_training)
+    return MicroBatch(batch, inputs, teacher, outputs, mask)
+
+
 def train_step(
-    ctx: StepContext, micro_batches: list[dict[str, Tensor]], step: int, *, momentum: float, seed: int
+    ctx: StepContext,
+    micro_batches: list[dict[str, Tensor]],
+    step: int,
+    *,
+    momentum: float,
+    seed: int,
+    teacher_temp: float | None = None,
 ) -> StepResult:
-    """Accumulate gradients over `micro_batches`, then one optimizer step and one EMA update."""
+    """Accumulate gradients over `micro_batches`, then one optimizer step and one EMA update.
+
+    `teacher_temp` is the step's teacher temperature (None: `csm.teacher_temp`)."""
     cfg = ctx.cfg
     weights = loss_weights(cfg)
     sums: dict[str, float] = {}
@@ -224,16 +263,11 @@ def train_step(
             if is_last or not hasattr(ctx.student, "no_sync")
             else ctx.student.no_sync()
         )
-        autocast = (
-            torch.autocast(ctx.device.type, dtype=ctx.amp_dtype)
-            if ctx.amp_dtype is not None
-            else contextlib.nullcontext()
-        )
         gen = step_generator(seed, step, micro)
         with sync:
-            with autocast:
+            with _autocast(ctx):
                 inputs, scene, mask = make_inputs(ctx, batch, gen)
-                teacher = teacher_forward(ctx, inputs, scene, cfg.csm.teacher_temp)
+                teacher = teacher_forward(ctx, inputs, scene, teacher_temp or cfg.csm.teacher_temp)
                 if teacher.scene_tokens is not None:
                     inputs.scene_tokens = teacher.scene_tokens
                 outputs = ctx.student(inputs)

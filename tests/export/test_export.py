@@ -53,6 +53,48 @@ def test_load_backbone_sources(tmp_path: Path) -> None:
     assert bigger(torch.randn(1, 3, 128, 64)).shape == (1, 48)
 
 
+def _perturbed(name: str, size: tuple[int, int]) -> torch.nn.Module:
+    """A backbone whose tap norms differ from a fresh init, as after pretraining."""
+    backbone = create_backbone(name, size).eval()
+    with torch.no_grad():
+        for key, tensor in backbone.state_dict().items():
+            if not key.startswith("model."):
+                tensor.add_(torch.randn_like(tensor))
+    return backbone
+
+
+@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
+def test_taps_round_trip_exactly(tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture) -> None:
+    backbone = _perturbed(name, (64, 32))
+    export_backbone(backbone, tmp_path)
+    assert (tmp_path / "backbone_taps.safetensors").is_file()
+    save_atomic(
+        {
+            "teacher": {f"backbone.{k}": v for k, v in backbone.state_dict().items()},
+            "backbone": name,
+            "img_size": [64, 32],
+        },
+        tmp_path / "run" / "checkpoints" / "last.pt",
+    )
+    x = torch.randn(2, 3, 64, 32)
+    want = backbone.forward_taps(x, mid=True, qkv=True)
+    for source in (tmp_path / "backbone.safetensors", tmp_path / "run"):
+        got = load_backbone(str(source)).eval().forward_taps(x, mid=True, qkv=True)
+        for field in ("mid", "mid_cls", "final", "cls"):
+            torch.testing.assert_close(getattr(got, field), getattr(want, field), rtol=0, atol=0)
+    # timm alone gives saip's global embedding (TinyViT: timm's own pool + head.norm path).
+    meta = json.loads((tmp_path / "backbone.json").read_text())
+    plain = timm.create_model(meta["timm_model"], **meta["timm_kwargs"]).eval()
+    plain.load_state_dict(load_file(tmp_path / "backbone.safetensors"), strict=True)
+    torch.testing.assert_close(plain(x), want.cls)
+    # An export from before the sidecar still loads, with a warning: its mid norm is fresh.
+    (tmp_path / "backbone_taps.safetensors").unlink()
+    with caplog.at_level("WARNING"):
+        old = load_backbone(str(tmp_path / "backbone.safetensors")).eval()
+    assert "mid_norm" in caplog.text
+    torch.testing.assert_close(old(x), want.cls)
+
+
 def test_bad_weights_are_clear_errors(tmp_path: Path) -> None:
     export_backbone(create_backbone("vit_micro", (64, 32)), tmp_path)
     meta = json.loads((tmp_path / "backbone.json").read_text())

@@ -99,3 +99,19 @@ def test_bf16_autocast_forward() -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = tiny_decoder()(tokens, index, (20, 10), cls)
     assert out.shape == (2, 200, P * P * C) and torch.isfinite(out.float()).all()
+
+
+def test_masked_view_class_token_is_an_extra_input() -> None:
+    torch.manual_seed(0)
+    decoder = CSRDecoder(
+        D, decoder_dim=32, depth=1, num_heads=2, patch_size=P, anchor_grid=(16, 8), masked_cls=True
+    )
+    tokens, index, cls = inputs((20, 10))
+    own = torch.randn(2, D)
+    out = decoder(tokens, index, (20, 10), cls, own)
+    assert out.shape == (2, 200, P * P * C) and decoder.pos_embed.shape == (1, 2 + 128, 32)
+    assert not torch.allclose(decoder(tokens, index, (20, 10), cls, torch.randn(2, D)), out)
+    with pytest.raises(ValueError, match="masked_cls"):
+        decoder(tokens, index, (20, 10), cls)
+    with pytest.raises(ValueError, match="masked_cls"):
+        tiny_decoder()(tokens, index, (20, 10), cls, own)

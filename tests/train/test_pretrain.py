@@ -58,14 +58,26 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
         assert (out / name).is_file(), name
     assert list((out / "tb").glob("events.out.tfevents.*"))
     log = read_log(out)
-    assert [r["step"] for r in log] == [1, 2, 3]
-    assert 0.0 < log[2]["probe_mAP"] <= 1.0 and 0.0 <= log[2]["probe_rank1"] <= 1.0  # online ReID probe
-    assert "probe_mAP" not in log[0]
-    for record in log:
+    assert [r["step"] for r in log] == [0, 1, 2, 3]
+    # The online probe at step 0 (with the random-init reference) and at the probe step.
+    assert set(log[0]) == {"step", "probe_mAP", "probe_rank1", "probe_mAP_random_init"}
+    assert 0.0 < log[3]["probe_mAP"] <= 1.0 and 0.0 <= log[3]["probe_rank1"] <= 1.0
+    assert "probe_mAP" not in log[1]
+    for record in log[1:]:
         assert all(np.isfinite(record[k]) for k in LOSSES + ("loss", "lr", "img_per_s")), record
+        assert 1.0 <= record["teacher_perplexity"] <= 32  # prototypes in use, at most K
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 and summary["images_seen"] == 12
     assert summary["images_skipped"] == 0 and summary["steps_skipped_nonfinite"] == 0
+    assert summary["probe_set"] == "synth"
+    assert (
+        summary["probe_mAP_start"] == log[0]["probe_mAP"] and summary["probe_mAP_end"] == log[3]["probe_mAP"]
+    )
+    assert summary["probe_mAP_random_init"] == log[0]["probe_mAP_random_init"] > 0
+    report = (out / "report.md").read_text()
+    assert f"{summary['probe_mAP_random_init']:.4f}" in report and "random init" in report
+    # The probe set's absolute path is in the resolved config.
+    assert str((out / "probe_reid").resolve()) in (out / "config.yaml").read_text()
     # The exported teacher backbone loads into plain timm, strictly, and matches the checkpoint.
     meta = json.loads((out / "backbone.json").read_text())
     model = timm.create_model(meta["timm_model"], **meta["timm_kwargs"])
