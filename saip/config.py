@@ -42,6 +42,9 @@ class DataConfig:
     backgrounds: list[str] = field(default_factory=list)
     # Size of the built-in synthetic set when `sources` is empty.
     synthetic_images: int = 256
+    # Built-in synthetic people added to folder or list `sources` (0: none). Each is a new
+    # person on a new background under a new camera: diversity a small real set lacks.
+    mix_synthetic: int = 0
     num_workers: int = 2
     # Images smaller than this (either side) are skipped and counted: they carry no person.
     min_side: int = 16
@@ -75,6 +78,9 @@ class ViewsConfig:
     # for people: weaker jitter and no grayscale keep it in the features (docs/objectives.md).
     color_jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.2, 0.1)
     jitter_p: float = 0.8
+    # With the jitter, per-channel gains drawn in [1 - g, 1 + g]: a camera's white balance (its
+    # colour cast), the nuisance that separates one camera's people from another's. 0: the recipe.
+    channel_gain: float = 0.0
     gray_p: float = 0.2
     blur_p: tuple[float, float, float] = (1.0, 0.1, 0.5)
     solarize_p: float = 0.2
@@ -120,6 +126,13 @@ class CSMConfig:
     warmup_teacher_temp: float = 0.04
     warmup_teacher_temp_epochs: float = 0.0
     center_momentum: float = 0.9
+    # Weight of the KoLeo regulariser on the student's global class tokens (DINOv2 uses 0.1; the
+    # recipe 0): it keeps a young network's embeddings from drifting together.
+    koleo_weight: float = 0.0
+    # How teacher logits become targets: `center` (the recipe: subtract a running mean, then
+    # sharpen) or `sinkhorn` (DINOv2's Sinkhorn-Knopp equipartition over the batch; the centre is
+    # then unused). Sinkhorn suits small batches and short runs (docs/objectives.md).
+    teacher_norm: str = "center"
 
 
 @dataclass

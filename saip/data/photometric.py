@@ -33,15 +33,19 @@ def chroma_map(saturation: float, hue: float) -> Tensor:
 
 
 class ColorJitter:
-    """Brightness, contrast, saturation and hue factors drawn as torchvision draws them, applied at once.
+    """Brightness, contrast, saturation and hue factors drawn as torchvision draws them, applied at once,
+    optionally followed by per-channel white-balance gains.
 
     Without clipping the four operations commute (each keeps grey grey and scales or rotates the
     chroma plane), so torchvision's random order does not matter; values are clipped to [0, 1]
     once at the end instead of after each operation.
     """
 
-    def __init__(self, brightness: float, contrast: float, saturation: float, hue: float) -> None:
+    def __init__(
+        self, brightness: float, contrast: float, saturation: float, hue: float, channel_gain: float = 0.0
+    ) -> None:
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
+        self.channel_gain = channel_gain
 
     def __call__(self, img: Tensor) -> Tensor:
         b = _uniform(max(0.0, 1 - self.brightness), 1 + self.brightness)
@@ -50,9 +54,12 @@ class ColorJitter:
         h = _uniform(-self.hue, self.hue)
         matrix = (b * c) * chroma_map(s, h).to(img.dtype)
         # Contrast pulls towards the mean luma of the image (as torchvision does), scaled by brightness.
-        offset = b * (1 - c) * (_RGB_TO_YIQ[0].to(img.dtype) @ img.mean(dim=(-2, -1)))
-        out = (matrix @ img.reshape(3, -1)).reshape(img.shape)
-        return out.add_(offset).clamp_(0, 1)
+        offset = b * (1 - c) * (_RGB_TO_YIQ[0].to(img.dtype) @ img.mean(dim=(-2, -1))) * torch.ones(3, 1)
+        if self.channel_gain:  # white balance: a diagonal gain after the rest, still one affine map
+            gains = torch.empty(3, 1).uniform_(1 - self.channel_gain, 1 + self.channel_gain)
+            matrix, offset = gains * matrix, gains * offset
+        out = torch.addmm(offset.to(img.dtype), matrix, img.reshape(3, -1)).reshape(img.shape)
+        return out.clamp_(0, 1)
 
 
 def gaussian_blur(img: Tensor, sigma: float) -> Tensor:

@@ -22,9 +22,9 @@ from saip.config import PretrainConfig
 from saip.data.images import load_rgb
 from saip.data.samples import SampleMaker, collate, pick_from, sample_rng
 from saip.data.sources import (
+    ConcatSource,
     DataError,
     Decode,
-    FileSource,
     RandomAccessSource,
     ShardSource,
     SyntheticSource,
@@ -147,22 +147,28 @@ def rank_batches(size: int, seed: int, epoch: int, rank: int, world_size: int, b
 
 def open_sources(
     cfg: PretrainConfig, decode: Decode
-) -> tuple[FileSource | ShardSource | SyntheticSource, RandomAccessSource | None]:
-    """People and explicit backgrounds; with no sources, synthetic people on synthetic backgrounds."""
+) -> tuple[RandomAccessSource | ShardSource, RandomAccessSource | None]:
+    """People and explicit backgrounds; with no sources, synthetic people on synthetic backgrounds;
+    `data.mix_synthetic` adds synthetic people to folders and lists."""
     backgrounds = open_source(list(cfg.data.backgrounds), decode) if cfg.data.backgrounds else None
     if isinstance(backgrounds, ShardSource):
         raise DataError(
             f"backgrounds must be folders or lists (read at random), got {list(cfg.data.backgrounds)}"
         )
-    if cfg.data.sources:
+    if cfg.data.sources and not cfg.data.mix_synthetic:
         return open_source(list(cfg.data.sources), decode), backgrounds
     from saip import synth  # the built-in data; imported only when used
 
-    count = cfg.data.synthetic_images
-    people = SyntheticSource(count, tuple(cfg.data.synthetic_size), synth.render_person)
-    if backgrounds is None:
-        backgrounds = SyntheticSource(count, tuple(cfg.scene.size), synth.render_background)
-    return people, backgrounds
+    count = cfg.data.mix_synthetic or cfg.data.synthetic_images
+    synthetic = SyntheticSource(count, tuple(cfg.data.synthetic_size), synth.render_person)
+    if not cfg.data.sources:
+        if backgrounds is None:
+            backgrounds = SyntheticSource(count, tuple(cfg.scene.size), synth.render_background)
+        return synthetic, backgrounds
+    real = open_source(list(cfg.data.sources), decode)
+    if isinstance(real, ShardSource):
+        raise DataError("data.mix_synthetic needs folders or lists (read at random), not WebDataset shards")
+    return ConcatSource((real, synthetic)), backgrounds
 
 
 def _uses_cuda(cfg: PretrainConfig) -> bool:

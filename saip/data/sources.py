@@ -65,7 +65,24 @@ class SyntheticSource:
         return Loaded(self.render(seed=index, size=tuple(self.size)).convert("RGB"))
 
 
-RandomAccessSource = FileSource | SyntheticSource
+@dataclass(frozen=True)
+class ConcatSource:
+    """Several random-access sources read as one (index i goes to the source that holds it)."""
+
+    parts: tuple[FileSource | SyntheticSource, ...]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def load(self, index: int) -> Loaded:
+        for part in self.parts:
+            if index < len(part):
+                return part.load(index)
+            index -= len(part)
+        raise IndexError(f"index beyond the {len(self)} images of the sources")
+
+
+RandomAccessSource = FileSource | SyntheticSource | ConcatSource
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,8 @@ class MultiCropViews:
                 f"views.num_local must be >= 1 (the last crop is the roi view), got {cfg.num_local}"
             )
         self.half_size = (cfg.global_size[0] // 2, cfg.global_size[1] // 2)
-        colour = dict(jitter=ColorJitter(*cfg.color_jitter), jitter_p=cfg.jitter_p, gray_p=cfg.gray_p)
+        jitter = ColorJitter(*cfg.color_jitter, channel_gain=cfg.channel_gain)
+        colour = dict(jitter=jitter, jitter_p=cfg.jitter_p, gray_p=cfg.gray_p)
         blur1, blur2, blur_local = cfg.blur_p
         global_crop = (tuple(cfg.global_size), tuple(cfg.global_scale), tuple(cfg.aspect))
         self.global1 = CropView(*global_crop, **colour, blur_p=blur1)

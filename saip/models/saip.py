@@ -37,7 +37,7 @@ class StudentInputs:
 class StudentOutputs:
     logits: list[Tensor] = field(default_factory=list)  # CSM logits per view [B, K], globals first
     qkv: list[QKV] = field(default_factory=list)  # last-block q, k, v per global view
-    cls_features: Tensor | None = None  # [2B, D] final class tokens of the global views (monitor)
+    cls_features: Tensor | None = None  # [2B, D] final class tokens of the global views (KoLeo, monitor)
     csr_pred: Tensor | None = None  # [B, Nc, p*p*3]
     csr_grid: tuple[int, int] | None = None
     css_inst: Tensor | None = None  # [B, Hs, Ws] mask logits
@@ -104,7 +104,7 @@ class SAIPStudent(nn.Module):
             views += [roi.cls, self.backbone.forward_taps(x.half, mid=False).cls]
             logits = self.csm_head(torch.cat(views))
             out.logits = list(logits.split(b))
-            out.cls_features = g.cls.detach()
+            out.cls_features = g.cls
             if g.qkv is not None:
                 out.qkv = split_qkv(g.qkv, b)
         else:

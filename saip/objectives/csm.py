@@ -72,6 +72,68 @@ def teacher_probs(teacher_logits: Tensor, center: Tensor, temp: float) -> Tensor
     return F.softmax((teacher_logits.float() - center.float()) / temp, dim=-1)
 
 
+@torch.no_grad()
+def sinkhorn_knopp(teacher_logits: Tensor, temp: float, iterations: int = 3) -> Tensor:
+    """Teacher targets by Sinkhorn-Knopp (SwAV; DINOv2's `sinkhorn_knopp_teacher`), float32.
+
+    Instead of subtracting a running centre, the assignments exp(t / temp) of the N samples (over
+    all ranks) to the K prototypes are alternately rescaled so that every prototype receives the
+    same total mass N / K and every sample sums to 1. Why: with small batches and a young network
+    the centred targets stay near uniform or follow one dominant factor (on two-camera person
+    sets: the camera); equipartition makes samples of one batch disagree from the first step.
+
+    Args:
+        teacher_logits: [N, K] (the Vt * B teacher views of this rank, together).
+        temp: teacher temperature.
+        iterations: rescaling rounds (DINOv2: 3).
+
+    Returns:
+        [N, K] probabilities, rows summing to 1.
+    """
+    if temp <= 0:
+        raise ValueError(f"teacher temperature must be > 0, got {temp}")
+    if teacher_logits.dim() != 2:
+        raise ValueError(f"teacher_logits must be [N, K], got {tuple(teacher_logits.shape)}")
+    logits = teacher_logits.float() / temp
+    q = torch.exp(logits - logits.max()).t()  # [K, N]; one shift for all: rescaling cancels it
+    count = torch.tensor(float(q.shape[1]), device=q.device)
+    distributed = dist.is_available() and dist.is_initialized()
+    if distributed:
+        dist.all_reduce(count)
+    total = q.sum()
+    if distributed:
+        dist.all_reduce(total)
+    q /= total
+    k = q.shape[0]
+    for _ in range(iterations):
+        per_prototype = q.sum(dim=1, keepdim=True)
+        if distributed:
+            dist.all_reduce(per_prototype)
+        q /= per_prototype * k
+        q /= q.sum(dim=0, keepdim=True) * count
+    return (q * count).t()
+
+
+def koleo_loss(features: Tensor, eps: float = 1e-8) -> Tensor:
+    """Kozachenko-Leonenko regulariser (DINOv2's KoLeo; Sablayrolles et al. 2019), float32:
+    -mean log(distance of each L2-normalised feature to its nearest neighbour in the batch).
+
+    Why: it spreads the batch's features over the sphere, the opposite of the collapse towards
+    one embedding that short, small-batch runs drift into.
+
+    Args:
+        features: [B, D] (B >= 2), e.g. one global view's class tokens.
+    """
+    if features.dim() != 2 or features.shape[0] < 2:
+        raise ValueError(f"KoLeo needs features [B >= 2, D], got {tuple(features.shape)}")
+    x = F.normalize(features.float(), dim=-1, eps=eps)
+    with torch.no_grad():
+        sims = x @ x.t()
+        sims.fill_diagonal_(-2.0)
+        nearest = sims.argmax(dim=1)
+    return -torch.log(F.pairwise_distance(x, x[nearest], eps=eps) + eps).mean()
+
+
 class CSMLoss(nn.Module):
     """Cross-entropy between every teacher view and every *other* student view, averaged over pairs.
 

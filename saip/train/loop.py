@@ -85,6 +85,8 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
         raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.train.precision!r}")
     if cfg.train.accum_steps < 1 or cfg.train.batch_size < 1:
         raise ConfigError("train.batch_size and train.accum_steps must be >= 1")
+    if cfg.csm.teacher_norm not in ("center", "sinkhorn"):
+        raise ConfigError(f"csm.teacher_norm must be center or sinkhorn, got {cfg.csm.teacher_norm!r}")
     if cfg.train.export not in ("teacher", "student"):
         raise ConfigError(f"train.export must be teacher or student, got {cfg.train.export!r}")
     return cfg

@@ -26,11 +26,18 @@ from saip.data.masking import random_grid_mask, resize_grid_mask, visible_indice
 from saip.models.backbone import QKV, split_qkv
 from saip.models.saip import SAIPStudent, StudentInputs, StudentOutputs
 from saip.models.teacher import ExpertEncoder
-from saip.objectives.csm import AttentionDistillLoss, CSMCenter, CSMLoss, teacher_probs
+from saip.objectives.csm import (
+    AttentionDistillLoss,
+    CSMCenter,
+    CSMLoss,
+    koleo_loss,
+    sinkhorn_knopp,
+    teacher_probs,
+)
 from saip.objectives.csr import CSRLoss
 from saip.objectives.css import CSSLoss
 
-LOSS_KEYS = ("loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi")
+LOSS_KEYS = ("loss_csm", "loss_attn", "loss_koleo", "loss_csr", "loss_css_inst", "loss_css_roi")
 
 
 @dataclass
@@ -114,7 +121,12 @@ def teacher_forward(
     if cfg.csm.enabled:
         taps = teacher.backbone.forward_taps(inputs.globals_, mid=False, qkv=cfg.csm.attn_weight > 0)
         out.logits = teacher.csm_head(taps.cls)
-        out.probs = list(teacher_probs(out.logits, ctx.center.center, step_temp).split(b))
+        probs = (
+            sinkhorn_knopp(out.logits, step_temp)
+            if cfg.csm.teacher_norm == "sinkhorn"
+            else teacher_probs(out.logits, ctx.center.center, step_temp)
+        )
+        out.probs = list(probs.split(b))
         if taps.qkv is not None:
             out.qkv = split_qkv(taps.qkv, b)
     if cfg.css.enabled and scene is not None:
@@ -166,6 +178,9 @@ def compute_losses(ctx: StepContext, mb: MicroBatch) -> dict[str, Tensor]:
         terms["loss_csm"] = ctx.csm_loss(out.logits, t.probs, cfg.csm.student_temp)
         if out.qkv:
             terms["loss_attn"] = ctx.attn_loss(t.qkv, out.qkv)
+        if cfg.csm.koleo_weight > 0:
+            b = mb.inputs.roi.shape[0]
+            terms["loss_koleo"] = torch.stack([koleo_loss(v) for v in out.cls_features.split(b)]).mean()
     if cfg.csr.enabled:
         terms["loss_csr"] = ctx.csr_loss(out.csr_pred, mb.inputs.csr_image, mb.csr_mask)
     if cfg.css.enabled:
@@ -179,6 +194,7 @@ def loss_weights(cfg: PretrainConfig) -> dict[str, float]:
     return {
         "loss_csm": cfg.csm.weight,
         "loss_attn": cfg.csm.weight * cfg.csm.attn_weight,
+        "loss_koleo": cfg.csm.koleo_weight,
         "loss_csr": cfg.csr.weight,
         "loss_css_inst": cfg.css.inst_weight,
         "loss_css_roi": cfg.css.roi_weight,
@@ -207,7 +223,7 @@ def _monitors(ctx: StepContext, last: MicroBatch) -> dict[str, float]:
         mon["teacher_entropy"] = float(_entropy(p).mean())
         mon["teacher_perplexity"] = float(_entropy(p.mean(0)).exp())
     if last.outputs.cls_features is not None:
-        feats = F.normalize(last.outputs.cls_features.float(), dim=-1)
+        feats = F.normalize(last.outputs.cls_features.detach().float(), dim=-1)
         mon["student_feature_std"] = float(feats.std(0).mean()) if feats.shape[0] > 1 else 0.0
     return mon
 

@@ -73,3 +73,13 @@ def test_jitter_zero_strength_is_identity_and_seeded() -> None:
     torch.manual_seed(3)
     torch.testing.assert_close(jitter(img), a)
     assert not torch.allclose(a, img) and a.min() >= 0 and a.max() <= 1
+
+
+def test_channel_gain_is_a_white_balance() -> None:
+    torch.manual_seed(0)
+    img = torch.rand(3, 8, 6) * 0.5 + 0.1
+    out = ColorJitter(0.0, 0.0, 0.0, 0.0, channel_gain=0.3)(img)
+    ratio = out / img  # one gain per channel, everywhere
+    gains = ratio.flatten(1).mean(1)
+    torch.testing.assert_close(ratio, gains[:, None, None].expand_as(ratio))
+    assert ((gains >= 0.7) & (gains <= 1.3)).all() and not torch.allclose(gains, gains[0])

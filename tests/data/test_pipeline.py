@@ -175,3 +175,19 @@ def test_loading_leaves_the_callers_torch_rng_alone(image_folder: Path) -> None:
     torch.manual_seed(7)
     next(iter(loader))
     torch.testing.assert_close(torch.rand(3), expected)
+
+
+def test_mix_synthetic_adds_people_to_real_sources(image_folder: Path) -> None:
+    from saip.data.images import load_rgb
+    from saip.data.pipeline import open_sources
+    from saip.data.sources import ConcatSource
+
+    real = len(list(image_folder.iterdir()))
+    cfg = small_config(f"data.sources=[{image_folder}]", "data.mix_synthetic=5")
+    people, _ = open_sources(cfg, lambda path: load_rgb(path, min_side=1, max_pixels=10**8))
+    assert isinstance(people, ConcatSource) and len(people) == real + 5
+    assert people.load(0).image.size == (24, 48)  # a file of the folder
+    assert people.load(real).image.size == (32, 64)  # a synthetic person at data.synthetic_size
+    with pytest.raises(IndexError):
+        people.load(real + 5)
+    assert len(build_pretrain_loader(cfg)) == (real + 5) // 2

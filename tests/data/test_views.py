@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -9,7 +10,7 @@ from conftest import person_image, small_config
 from PIL import Image
 
 from saip.data import IMAGENET_MEAN, IMAGENET_STD
-from saip.data.views import MultiCropViews, to_normalized
+from saip.data.views import MultiCropViews, band_matte, swap_background, to_normalized
 
 
 def test_shapes_follow_config() -> None:
@@ -61,3 +62,13 @@ def test_same_seed_same_views_different_seed_different() -> None:
 def test_needs_a_local_crop() -> None:
     with pytest.raises(ValueError, match="num_local"):
         MultiCropViews(small_config("views.num_local=0").views)
+
+
+def test_background_swap_keeps_the_person_band() -> None:
+    matte = np.asarray(band_matte((40, 10), 0.22), dtype=np.float64) / 255
+    assert matte.shape == (10, 40) and (matte == matte[:1]).all()  # the same in every row
+    assert matte[0, 19] > 0.99 and matte[0, 0] < 0.01  # centre kept, sides replaced
+    person = Image.new("RGB", (40, 10), (200, 0, 0))
+    backdrop = Image.new("RGB", (80, 20), (0, 0, 200))
+    out = np.asarray(swap_background(person, backdrop, 0.22))
+    assert tuple(out[5, 19]) == (200, 0, 0) and tuple(out[5, 0]) == (0, 0, 200)

@@ -159,3 +159,38 @@ def test_attention_distill_loss_bad_input() -> None:
         AttentionDistillLoss()([], [])
     with pytest.raises(ValueError, match="same non-zero number"):
         AttentionDistillLoss()([qkv], [qkv, qkv])
+
+
+def test_sinkhorn_equipartition_hand_checked() -> None:
+    # N = 4 samples, K = 2 prototypes: every prototype ends with mass N / K = 2, rows sum to 1.
+    from saip.objectives.csm import sinkhorn_knopp
+
+    logits = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.6, 0.4]])
+    q = sinkhorn_knopp(logits, temp=0.1, iterations=50)
+    torch.testing.assert_close(q.sum(1), torch.ones(4))
+    torch.testing.assert_close(q.sum(0), torch.full((2,), 2.0), atol=1e-4, rtol=0)
+    # All four prefer prototype 0 under a plain softmax; equipartition sends the two least sure
+    # (the last rows) to prototype 1, keeping the order of preference.
+    assert torch.softmax(logits / 0.1, dim=1)[:, 0].min() > 0.5
+    assert q[0, 0] > q[1, 0] > 0.5 > q[2, 0] > q[3, 0]
+    # One round from uniform logits is exactly uniform; a shift of all logits changes nothing.
+    torch.testing.assert_close(sinkhorn_knopp(torch.zeros(3, 5), 0.05), torch.full((3, 5), 0.2))
+    torch.testing.assert_close(sinkhorn_knopp(logits + 7.0, 0.1), sinkhorn_knopp(logits, 0.1))
+    with pytest.raises(ValueError, match="temperature"):
+        sinkhorn_knopp(logits, 0.0)
+
+
+def test_koleo_hand_computed() -> None:
+    from saip.objectives.csm import koleo_loss
+
+    # Three unit vectors: e1, e2 and (e1 + e2) / sqrt 2. Nearest neighbours: e1 <-> the diagonal,
+    # e2 <-> the diagonal, at chord distance sqrt(2 - sqrt 2).
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], requires_grad=True)
+    d = math.sqrt(2 - math.sqrt(2))
+    assert float(koleo_loss(x)) == pytest.approx(-math.log(d), abs=1e-5)
+    koleo_loss(x).backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    # Spread-out features score lower than bunched ones.
+    assert koleo_loss(torch.eye(4)) < koleo_loss(torch.eye(4) + 5.0)
+    with pytest.raises(ValueError, match="KoLeo"):
+        koleo_loss(torch.ones(1, 3))
