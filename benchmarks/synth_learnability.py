@@ -1,19 +1,24 @@
 """Do the SynthHumans defaults leave room to learn? Random-init vs trained backbone, per task.
 
 Usage:
-    python benchmarks/synth_learnability.py [--tasks reid attributes pose parsing] [--steps N]
-        [--scale X] [--limit 0] [--device cpu] [--work DIR] [--backbone NAME] [--seed 0] [--init none]
+    python benchmarks/synth_learnability.py [--tasks reid attributes pose parsing text] [--steps N]
+        [--scale X] [--limit 0] [--device cpu] [--work DIR] [--backbone NAME] [--seeds 0 1] [--init none]
 
 For each task that has an evaluator, the preset is generated at default difficulty (`--scale`:
 a multiple of the preset's default size, so that a from-scratch run has enough to learn from)
 into the work folder, then two `saip eval` runs are scored on the same test split: (a) a
 random-init backbone under the task's cheap protocol (reid: frozen, no training; attributes:
-linear probe; pose and parsing: frozen backbone, head trained for the steps), (b) the same init
-(or `--init` weights) fine-tuned end to end for the steps. A task solved by random features, or
-one whose labels cannot be learnt, shows no gap. Both runs of a task share every override; the
+linear probe; pose and parsing: frozen backbone, head trained for the steps; text: frozen image
+backbone, text side trained for the steps), (b) the same init (or `--init` weights) fine-tuned end
+to end for the steps, and (c) any extra fine-tuned arms of the task (text: a bag-of-words text
+encoder in place of the transformer, same image side and losses). A task solved by random
+features, or one whose labels cannot be learnt, shows no gap. Both runs of a task share every override; the
 schedule length is the step count (`train.total_steps`), so a short run still warms up and
 decays, and layer-wise lr decay is off (it protects pretrained early blocks; a random init has
-none). `saip eval --seed N` seeds the init, so (a) and (b) start from identical weights.
+none). `saip eval --seed N` seeds the init, so (a) and (b) start from identical weights. With
+several `--seeds` (the data is generated once, with the first), each arm runs once per seed and the
+table shows the means, the seed-to-seed spread (largest max - min of the two arms compared) and the
+gap in units of that spread: a gap is clear when it is at least 3 spreads.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ class TaskSpec:
     batch_size: int
     steps: int  # default training steps: what separates the arms on a 2-core CPU
     args: tuple[str, ...]  # config file, input size, task-specific key=value
+    extra: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, key=value) of more fine-tuned arms
 
 
 # Backbones: vit_micro (4 blocks, width 48) learns ReID, pose and parsing from scratch within
@@ -105,10 +111,32 @@ SPECS: dict[str, TaskSpec] = {
             "optim.lr=2e-3",
         ),
     ),
+    # Captions against 64x32 crops (garment colours are what the captions name); the text side is a
+    # 2-block transformer of width 64. Extra arm: a bag-of-words text encoder, same image side and
+    # losses. Size and steps are from single-seed pilots, not yet a measured gap (docs/synth.md).
+    "text": TaskSpec(
+        "text",
+        4.0,
+        "vit_micro",
+        ("R1", "R10", "mAP"),
+        "frozen",
+        32,
+        1500,
+        (
+            "--config",
+            str(CONFIGS / "text_cpu.yaml"),
+            "model.img_size=[64,32]",
+            "text.picture_captions=0",
+            "optim.lr=2e-3",
+        ),
+        extra=(("bag-of-words", ("text.encoder=bow",)),),
+    ),
 }
 
 
-def eval_argv(task: str, protocol: str, data: Path, out: Path, args: argparse.Namespace) -> list[str]:
+def eval_argv(
+    task: str, protocol: str, data: Path, out: Path, args: argparse.Namespace, seed: int
+) -> list[str]:
     """The `saip eval` words of one run (everything after `saip`)."""
     spec = SPECS[task]
     steps = args.steps or spec.steps
@@ -127,7 +155,7 @@ def eval_argv(task: str, protocol: str, data: Path, out: Path, args: argparse.Na
         "--device",
         args.device,
         "--seed",
-        str(args.seed),
+        str(seed),
         "--max-steps",
         str(steps),
         "--batch-size",
@@ -167,27 +195,55 @@ def per_class(task: str, run_dir: Path) -> dict[str, float]:
     return {}
 
 
-def measure(task: str, work: Path, args: argparse.Namespace) -> tuple[list[dict], list[dict], list[str]]:
-    """(metrics of the random-init run and of the trained run, their per-class scores, the two
-    commands) for one task."""
+def arms(task: str) -> list[tuple[str, str, tuple[str, ...]]]:
+    """(name, protocol, extra key=value) of each arm: random-init, trained, then the task's extras."""
+    spec = SPECS[task]
+    return [
+        ("random-init", spec.cheap, ()),
+        ("trained", "finetune", ()),
+        *((name, "finetune", extra) for name, extra in spec.extra),
+    ]
+
+
+def measure(
+    task: str, work: Path, args: argparse.Namespace
+) -> tuple[list[list[dict]], list[dict], list[str]]:
+    """(metrics of each arm, one per seed; the random-init and trained per-class scores averaged over
+    the seeds; the commands) for one task."""
     spec = SPECS[task]
     data = generate(
         spec.preset,
         work / "data" / task,
-        seed=args.seed,
+        seed=args.seeds[0],
         workers=args.workers,
         limit=args.limit or None,
         scale=args.scale or spec.scale,
     )
-    results, classes, commands = [], [], []
-    for protocol in (spec.cheap, "finetune"):
-        run_dir = work / "runs" / f"{task}_{protocol}"
-        argv = eval_argv(task, protocol, data, run_dir, args)
-        start = time.perf_counter()
-        results.append(run_eval(argv))
-        classes.append(per_class(task, run_dir))
-        commands.append(f"saip {shlex.join(argv)}  # {time.perf_counter() - start:.0f} s")
-    return results, classes, commands
+    task_arms = arms(task)
+    results: list[list[dict]] = [[] for _ in task_arms]
+    classes: list[list[dict]] = [[] for _ in task_arms]
+    commands = []
+    for seed in args.seeds:
+        for arm, (name, protocol, extra) in enumerate(task_arms):
+            run_dir = work / "runs" / f"{task}_{name}_seed{seed}"
+            argv = [*eval_argv(task, protocol, data, run_dir, args, seed), *extra]
+            start = time.perf_counter()
+            results[arm].append(run_eval(argv))
+            classes[arm].append(per_class(task, run_dir))
+            commands.append(f"saip {shlex.join(argv)}  # {time.perf_counter() - start:.0f} s")
+    mean_classes = [
+        {name: float(np.mean([c[name] for c in runs])) for name in runs[0]} for runs in classes[:2]
+    ]
+    return results, mean_classes, commands
+
+
+def gap_row(base: list[dict], other: list[dict], metric: str) -> tuple[float, float, float, str]:
+    """(mean of `base`, mean of `other`, seed-to-seed spread, gap / spread) of one metric."""
+    a, b = (np.array([float(r[metric]) for r in runs]) for runs in (base, other))
+    spread = max(float(np.ptp(a)), float(np.ptp(b)))
+    gap = float(b.mean() - a.mean())
+    in_spreads = "-" if len(a) < 2 else (f"{abs(gap) / spread:.1f}" if spread > 0 else "inf")
+    return float(a.mean()), float(b.mean()), spread, in_spreads
 
 
 def main() -> None:
@@ -205,7 +261,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--work", type=Path, help="keep data and run folders here (default: a temp folder)")
     parser.add_argument("--backbone", default="", help="one backbone for every task (default: per task)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="init seeds; >= 2 give the spread")
     parser.add_argument(
         "--init",
         default="none",
@@ -218,18 +274,28 @@ def main() -> None:
         rows = [(task, *measure(task, work, args)) for task in args.tasks]
     print(
         f"\n{'task':<11}{'backbone':<13}{'metric':<10}{'random-init':>12}{'trained':>9}{'ratio':>7}{'diff':>8}"
+        f"{'spread':>8}{'diff/spread':>12}"
     )
-    for task, (random_init, trained), _, _ in rows:
-        for metric in SPECS[task].metrics:
-            a, b = float(random_init[metric]), float(trained[metric])
-            ratio = f"{b / a:.1f}x" if a > 0 else ("inf" if b > 0 else "-")
-            print(
-                f"{task:<11}{args.backbone or SPECS[task].backbone:<13}{metric:<10}{a:>12.4f}{b:>9.4f}{ratio:>7}"
-                f"{b - a:>+8.4f}"
-            )
+    for task, results, _, _ in rows:
+        names = [name for name, _, _ in arms(task)]
+        for arm in range(1, len(results)):
+            label = task if arm == 1 else f"{task} {names[arm]}"
+            for metric in SPECS[task].metrics:
+                a, b, spread, in_spreads = gap_row(results[0], results[arm], metric)
+                ratio = f"{b / a:.1f}x" if a > 0 else ("inf" if b > 0 else "-")
+                print(
+                    f"{label:<11}{args.backbone or SPECS[task].backbone:<13}{metric:<10}{a:>12.4f}{b:>9.4f}"
+                    f"{ratio:>7}{b - a:>+8.4f}{spread:>8.4f}{in_spreads:>12}"
+                )
+        for arm in range(2, len(results)):
+            for metric in SPECS[task].metrics:
+                a, b, spread, in_spreads = gap_row(results[arm], results[1], metric)
+                print(
+                    f"{task}: trained - {names[arm]} {metric} {b - a:+.4f} (spread {spread:.4f}, {in_spreads} spreads)"
+                )
     print(
         f"\nrandom-init: cheap protocol; trained: --protocol finetune from --weights {args.init} (steps in the "
-        f"commands); seed {args.seed}; total {time.perf_counter() - start:.0f} s"
+        f"commands); means over seeds {args.seeds}; total {time.perf_counter() - start:.0f} s"
     )
     for task, _, (random_init, trained), _ in rows:
         if random_init:

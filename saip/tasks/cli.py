@@ -17,6 +17,7 @@ TASKS: dict[str, str] = {
     "attributes": "saip.tasks.attributes",
     "pose": "saip.tasks.pose",
     "parsing": "saip.tasks.parsing",
+    "text": "saip.tasks.text",
 }
 
 

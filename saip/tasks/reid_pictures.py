@@ -17,7 +17,8 @@ BORDER = 4
 GREEN, RED, GREY = (40, 180, 60), (220, 40, 40), (160, 160, 160)
 
 
-def _thumb(path: Path, colour: tuple[int, int, int]) -> Image.Image:
+def framed_thumb(path: Path, colour: tuple[int, int, int]) -> Image.Image:
+    """The image at THUMB size inside a BORDER-wide frame of `colour`."""
     with Image.open(path) as im:
         small = im.convert("RGB").resize((THUMB[1], THUMB[0]))
     return ImageOps.expand(small, border=BORDER, fill=colour)
@@ -40,10 +41,10 @@ def save_ranking_picture(
         order = torch.argsort(dist[qi], stable=True).numpy()
         pid, cam = gallery.pids[order], gallery.camids[order]
         valid = order[(pid != JUNK_PID) & ~((pid == query.pids[qi]) & (cam == query.camids[qi]))][:top]
-        canvas.paste(_thumb(query.paths[qi], GREY), (0, row * cell_h))
+        canvas.paste(framed_thumb(query.paths[qi], GREY), (0, row * cell_h))
         for col, gi in enumerate(valid, 1):
             colour = GREEN if gallery.pids[gi] == query.pids[qi] else RED
-            canvas.paste(_thumb(gallery.paths[gi], colour), (col * cell_w + BORDER, row * cell_h))
+            canvas.paste(framed_thumb(gallery.paths[gi], colour), (col * cell_w + BORDER, row * cell_h))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)

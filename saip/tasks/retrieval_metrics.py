@@ -1,4 +1,4 @@
-"""ReID retrieval metrics with the Market-1501 protocol: mAP, CMC rank-k and mINP, vectorised.
+"""Retrieval metrics, vectorised: mAP, CMC rank-k and mINP, for ReID and text-to-person retrieval.
 
 Protocol (Zheng et al. 2015, as every ReID codebase evaluates it):
 - for each query, gallery entries with the query's identity *and* camera are removed (the same
@@ -8,6 +8,8 @@ Protocol (Zheng et al. 2015, as every ReID codebase evaluates it):
 - AP is the mean of precision at each true match; CMC rank-k is 1 when a true match is among the
   first k valid entries; INP (Ye et al. 2021) is #matches / rank of the hardest match.
 Ties in distance keep gallery order (as a stable sort would), so results never depend on the sort.
+Text-to-person retrieval (`text_retrieval_metrics`) has no cameras and no junk: every caption is a
+query against every test image, a match being the same person id (R@k is CMC rank-k).
 
 Why no per-query sort: only the ranks of the few true matches matter. Each (distance, gallery
 index) pair becomes one integer key that orders exactly like a stable sort; the true matches'
@@ -55,14 +57,18 @@ def _order_keys(dist: np.ndarray) -> np.ndarray:
 def _chunk_rows(
     dist: np.ndarray,
     q_pids: np.ndarray,
-    q_cams: np.ndarray,
+    q_cams: np.ndarray | None,
     g_pids: np.ndarray,
-    g_cams: np.ndarray,
+    g_cams: np.ndarray | None,
     ranks: Sequence[int],
+    junk_pid: int | None,
 ) -> np.ndarray:
-    """[valid queries, 2 + len(ranks)]: (AP, INP, CMC@k...) of each chunk query with a valid match."""
+    """[valid queries, 2 + len(ranks)]: (AP, INP, CMC@k...) of each chunk query with a valid match.
+    No cameras: nothing is removed for being seen by the query's camera; `junk_pid` None: no junk."""
     same_pid = g_pids[None, :] == q_pids[:, None]
-    valid = (g_pids != JUNK_PID)[None, :] & ~(same_pid & (g_cams[None, :] == q_cams[:, None]))
+    valid = np.broadcast_to((g_pids != junk_pid) if junk_pid is not None else True, same_pid.shape).copy()
+    if q_cams is not None and g_cams is not None:
+        valid &= ~(same_pid & (g_cams[None, :] == q_cams[:, None]))
     good = same_pid & valid
     keys = _order_keys(dist)
     match_keys = np.sort(keys[good])  # grouped by row, each row by (distance, index)
@@ -85,39 +91,51 @@ def _chunk_rows(
     return np.stack([ap, inp, *cmc], axis=1).astype(np.float64)
 
 
+def _as_matrix(x: Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(x, Tensor):
+        return np.ascontiguousarray(x.detach().float().cpu().numpy())
+    return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+
+
 def per_query_metrics(
     dist: Tensor | np.ndarray,
     q_pids: ArrayLike,
     g_pids: ArrayLike,
-    q_camids: ArrayLike,
-    g_camids: ArrayLike,
+    q_camids: ArrayLike | None,
+    g_camids: ArrayLike | None,
     *,
     ranks: Sequence[int] = (1, 5, 10),
+    junk_pid: int | None = JUNK_PID,
 ) -> dict[str, np.ndarray]:
     """Per-query `{"AP", "INP", "rank1", ...}` arrays, in query order, over the queries with a valid
     match (which depend on the labels only: arrays of two models on one split pair up, for
-    bootstrap intervals over queries)."""
-    dist = np.ascontiguousarray(
-        dist.detach().float().cpu().numpy()
-        if isinstance(dist, Tensor)
-        else np.asarray(dist, dtype=np.float32)
+    bootstrap intervals over queries). Cameras None: no same-camera removal; `junk_pid` None:
+    every gallery entry counts."""
+    dist = _as_matrix(dist)
+    q_pids, g_pids = _as_int(q_pids), _as_int(g_pids)
+    q_cams, g_cams = (
+        (None, None) if q_camids is None or g_camids is None else map(_as_int, (q_camids, g_camids))
     )
-    q_pids, g_pids, q_camids, g_camids = map(_as_int, (q_pids, g_pids, q_camids, g_camids))
     n_q, n_g = dist.shape if dist.ndim == 2 else (-1, -1)
-    if (n_q, n_g) != (len(q_pids), len(g_pids)) or len(q_camids) != n_q or len(g_camids) != n_g:
+    cams = "" if q_cams is None else f" ({len(q_cams)}, {len(g_cams)} cameras)"
+    if (n_q, n_g) != (len(q_pids), len(g_pids)) or (
+        q_cams is not None and (len(q_cams), len(g_cams)) != (n_q, n_g)
+    ):
         raise ValueError(
-            f"distance matrix {dist.shape} does not match {len(q_pids)} query and "
-            f"{len(g_pids)} gallery labels ({len(q_camids)}, {len(g_camids)} cameras)"
+            f"distance matrix {dist.shape} does not match {len(q_pids)} query and {len(g_pids)} gallery labels{cams}"
         )
     if n_g >= 1 << _INDEX_BITS:
         raise ValueError(f"gallery of {n_g} images exceeds the {1 << _INDEX_BITS} supported")
-    rows = [
-        _chunk_rows(dist[part], q_pids[part], q_camids[part], g_pids, g_camids, ranks)
-        for part in (slice(start, start + _CHUNK) for start in range(0, n_q, _CHUNK))
-    ]
+    rows = []
+    for start in range(0, n_q, _CHUNK):
+        part = slice(start, start + _CHUNK)
+        part_cams = None if q_cams is None else q_cams[part]
+        rows.append(_chunk_rows(dist[part], q_pids[part], part_cams, g_pids, g_cams, ranks, junk_pid))
     table = np.concatenate(rows) if rows else np.zeros((0, len(ranks) + 2))
     if len(table) == 0:
-        raise ValueError("no query has a valid match in the gallery (same identity from another camera)")
+        raise ValueError(
+            "no query has a valid match in the gallery (same identity, from another camera if any)"
+        )
     if len(table) < n_q:
         log.info("%d of %d queries have no valid gallery match and are skipped", n_q - len(table), n_q)
     names = ["AP", "INP", *(f"rank{k}" for k in ranks)]
@@ -128,12 +146,24 @@ def retrieval_metrics(
     dist: Tensor | np.ndarray,
     q_pids: ArrayLike,
     g_pids: ArrayLike,
-    q_camids: ArrayLike,
-    g_camids: ArrayLike,
+    q_camids: ArrayLike | None,
+    g_camids: ArrayLike | None,
     *,
     ranks: Sequence[int] = (1, 5, 10),
+    junk_pid: int | None = JUNK_PID,
 ) -> dict[str, float]:
-    """`{"mAP", "rank1", "rank5", "rank10", "mINP"}` (fractions) for a [Q, G] distance matrix."""
-    per_query = per_query_metrics(dist, q_pids, g_pids, q_camids, g_camids, ranks=ranks)
+    """`{"mAP", "rank1", "rank5", "rank10", "mINP"}` (fractions) for a [Q, G] distance matrix.
+
+    Cameras None: no same-camera removal; `junk_pid` None: every gallery entry counts."""
+    per_query = per_query_metrics(dist, q_pids, g_pids, q_camids, g_camids, ranks=ranks, junk_pid=junk_pid)
     cmc = {f"rank{k}": float(per_query[f"rank{k}"].mean()) for k in ranks}
     return {"mAP": float(per_query["AP"].mean()), **cmc, "mINP": float(per_query["INP"].mean())}
+
+
+def text_retrieval_metrics(
+    sim: Tensor | np.ndarray, caption_pids: ArrayLike, image_pids: ArrayLike
+) -> dict[str, float]:
+    """`{"R1", "R5", "R10", "mAP", "mINP"}` (fractions) for a [captions, images] similarity matrix:
+    every caption against every image, a match being the same person id, no cameras, no junk."""
+    m = retrieval_metrics(-_as_matrix(sim), caption_pids, image_pids, None, None, junk_pid=None)
+    return {"R1": m["rank1"], "R5": m["rank5"], "R10": m["rank10"], "mAP": m["mAP"], "mINP": m["mINP"]}

@@ -55,3 +55,28 @@ def pk_batches(pids: Sequence[int], p: int, k: int, *, seed: int, epoch: int) ->
         batches.append(batch)
         available = [pid for pid in available if chunks[pid]]
     return batches
+
+
+def caption_batches(
+    caption_image: Sequence[int], batch_size: int, *, seed: int, epoch: int
+) -> list[list[int]]:
+    """Caption indices, every caption about once per epoch, in batches with one caption per image.
+
+    Why: a second caption of an image in the same batch would be a positive the image-text losses
+    count twice. Each image's captions are shuffled; round r holds the r-th caption of every image
+    that has one, in random order, cut into full batches (the remainder dropped); the batches of all
+    rounds are then shuffled together.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    rng = _rng(seed, epoch)
+    by_image: dict[int, list[int]] = defaultdict(list)
+    for index, image in enumerate(caption_image):
+        by_image[int(image)].append(index)
+    shuffled = [rng.permutation(by_image[image]).tolist() for image in sorted(by_image)]
+    batches = []
+    for r in range(max((len(c) for c in shuffled), default=0)):
+        round_ = [caps[r] for caps in shuffled if len(caps) > r]
+        order = [round_[i] for i in rng.permutation(len(round_))]
+        batches += [order[i : i + batch_size] for i in range(0, len(order) - batch_size + 1, batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
