@@ -3,17 +3,19 @@
 Usage:
     python benchmarks/transfer.py [--minutes 60] [--ablation-minutes 20] [--seeds 3]
         [--config configs/transfer_cpu.yaml] [--data ../shared/data/pku-reid] [--work runs/transfer]
-        [--arms random pixels histogram saip csm csr css] [--finetune-seeds 2]
+        [--arms random pixels histogram saip csm csr css] [--full-arms saip csm] [--finetune-seeds 2]
         [--synth-tasks attributes pose parsing] [--synth-steps 600] [--jobs 2] [--threads 1]
 
 1. Budget: `--minutes` is wall minutes per pretraining arm on this machine. The full SAIP step of
    `--config` is timed once (a few steps of a real run, with `--threads` threads), and the budget
-   becomes an optimizer-step count that every arm runs (ablation arms: `--ablation-minutes`). Each
-   arm's run directory records its steps and seconds.
+   becomes an optimizer-step count that every `--full-arms` arm runs with `--seeds` seeds (the
+   other model arms: `--ablation-minutes`, one seed). Each arm's run directory records its steps
+   and seconds.
 2. Arms: `random` (untrained backbones, one per seed), `pixels` (32x16 antialiased RGB, flattened,
    L2-normalised, cosine) and `histogram` (8x8x8 RGB, square-root normalised, cosine), which need
-   no model; `saip` (all objectives) and the ablations `csm`, `csr` (close to MAE), `css`, and
-   `csr_masked_cls` (the research code's extra CSR decoder input), pretrained on `DATA/bounding_box_train`.
+   no model; `saip` (all objectives), `csm`, `csr` (close to MAE), `css` and `csr_masked_cls` (the
+   research code's extra CSR decoder input), pretrained on `DATA/bounding_box_train` with the
+   config's settings and explicit `enabled` flags (`configs/transfer_cpu.yaml` itself is CSM only).
 3. Evaluation of each model arm, all on pku-reid's `query` vs `bounding_box_test` with the
    Market-1501 protocol: the frozen network's final class token (`cls`, the exported embedding)
    and its intermediate tap (`mid`, where CSR and CSS train), cosine, no flip; a short fine-tune
@@ -67,18 +69,26 @@ class Arm:
 
     kind: str  # "model" (pretrained), "random" (untrained backbone) or "pixels" / "histogram"
     overrides: tuple[str, ...] = ()
-    ablation: bool = False  # runs at --ablation-minutes and one seed
+
+
+def _objectives(csm: bool, csr: bool, css: bool) -> tuple[str, ...]:
+    """Explicit `enabled` flags, so an arm means the same whatever `--config` enables."""
+    return (
+        f"csm.enabled={str(csm).lower()}",
+        f"csr.enabled={str(csr).lower()}",
+        f"css.enabled={str(css).lower()}",
+    )
 
 
 ARMS: dict[str, Arm] = {
     "random": Arm("random"),
     "pixels": Arm("pixels"),
     "histogram": Arm("histogram"),
-    "saip": Arm("model"),
-    "csm": Arm("model", ("csr.enabled=false", "css.enabled=false"), ablation=True),
-    "csr": Arm("model", ("csm.enabled=false", "css.enabled=false"), ablation=True),
-    "css": Arm("model", ("csm.enabled=false", "csr.enabled=false"), ablation=True),
-    "csr_masked_cls": Arm("model", ("csr.masked_cls=true",), ablation=True),
+    "saip": Arm("model", _objectives(True, True, True)),
+    "csm": Arm("model", _objectives(True, False, False)),
+    "csr": Arm("model", _objectives(False, True, False)),
+    "css": Arm("model", _objectives(False, False, True)),
+    "csr_masked_cls": Arm("model", (*_objectives(True, True, True), "csr.masked_cls=true")),
 }
 
 
@@ -129,7 +139,9 @@ def seconds_per_step(args: argparse.Namespace) -> float:
     out = args.work / "calibration"
     steps = 8
     run_saip(
-        pretrain_argv(args, out, steps, 0, ("train.log_every=1", "train.picture_every=100000")),
+        pretrain_argv(
+            args, out, steps, 0, (*ARMS["saip"].overrides, "train.log_every=1", "train.picture_every=100000")
+        ),
         out.with_suffix(".log"),
         args.threads,
     )
@@ -224,8 +236,13 @@ class Study:
         self.results: dict[str, dict[str, Any]] = {}
 
     def seeds(self, name: str) -> list[int]:
-        arm = ARMS[name]
-        return [0] if arm.ablation or arm.kind in ("pixels", "histogram") else list(range(self.args.seeds))
+        if ARMS[name].kind in ("pixels", "histogram"):
+            return [0]
+        return list(range(self.args.seeds)) if self.full(name) else [0]
+
+    def full(self, name: str) -> bool:
+        """Headline arms (and random init) get `--seeds` seeds and `--minutes`; ablations one seed."""
+        return name in self.args.full_arms or ARMS[name].kind == "random"
 
     def weights(self, name: str, seed: int) -> str:
         return "none" if ARMS[name].kind == "random" else str(self.args.work / "arms" / f"{name}_s{seed}")
@@ -426,7 +443,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=60.0, help="wall minutes per pretraining arm")
     parser.add_argument("--ablation-minutes", type=float, default=20.0)
-    parser.add_argument("--seeds", type=int, default=3, help="seeds of random and saip (ablations: 1)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds of random and the --full-arms")
+    parser.add_argument(
+        "--full-arms",
+        nargs="*",
+        default=["saip", "csm"],
+        help="model arms at --minutes and --seeds; the others are ablations (--ablation-minutes, one seed)",
+    )
     parser.add_argument("--finetune-seeds", type=int, default=2, help="fine-tunes per arm, at least")
     parser.add_argument("--config", type=Path, default=ROOT / "configs" / "transfer_cpu.yaml")
     parser.add_argument(
@@ -476,7 +499,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     study = Study(args)
     model_arms = [n for n in args.arms if ARMS[n].kind in ("model", "random")]
     pretrained = [n for n in args.arms if ARMS[n].kind == "model"]
-    study.pretrain(pretrained, {n: ablation_steps if ARMS[n].ablation else steps for n in pretrained})
+    study.pretrain(pretrained, {n: steps if study.full(n) else ablation_steps for n in pretrained})
     table: dict[str, dict[str, Any]] = {}
     for name in args.arms:
         row: dict[str, Any] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from saip.synth import generate
 
@@ -59,6 +60,8 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
             "pixels",
             "saip",
             "csm",
+            "--full-arms",
+            "saip",
             "--synth-tasks",
             "--backbone",
             "vit_micro",
@@ -82,6 +85,8 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
     for name in ("saip", "csm"):
         assert table[name]["steps"] == (meta["steps"] if name == "saip" else meta["ablation_steps"])
         assert (work / "arms" / f"{name}_s0" / "backbone.safetensors").is_file()
+    resolved = yaml.safe_load((work / "arms" / "csm_s0" / "config.yaml").read_text())
+    assert [resolved[k]["enabled"] for k in ("csm", "csr", "css")] == [True, False, False]
     for name in ("random", "saip"):
         for key in ("frozen_cls", "frozen_mid", "finetune"):
             row = table[name][key]

@@ -88,6 +88,13 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
         "resolved" not in (out / "config.yaml").read_text()
         and "vit_micro" in (out / "config.yaml").read_text()
     )
+    # The online probe scores the exported network exactly as the frozen evaluation does.
+    ev = tmp_path / "eval"
+    argv = ["eval", "reid", "--data", str(out / "probe_reid"), "--weights", str(out), "--out", str(ev)]
+    assert main([*argv, "--protocol", "frozen", "reid.flip_test=false", "model.img_size=[64,32]"]) == 0
+    assert json.loads((ev / "metrics.json").read_text())["mAP"] == pytest.approx(
+        log[3]["probe_mAP"], abs=1e-6
+    )
 
 
 def test_resume_matches_uninterrupted_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
