@@ -282,13 +282,13 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
 
     run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank)
     ctx = build_context(cfg, device, d)
-    counters, step = Counters(), 0
+    counters, step, last_good = Counters(), 0, None
     resume_from = find_resume(run, args.resume)
     if resume_from is not None:
         state = ckpt_io.load_checkpoint(resume_from, map_location=device)
         load_step_state(ctx, state)
         ckpt_io.set_rng_state(state["rng"])
-        step = int(state["step"])
+        step = last_good = int(state["step"])
         counters = Counters(**state["counters"])
         run.truncate_log(step)
         log.info("resumed from %s at step %d", resume_from, step)
@@ -350,7 +350,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             )
             step += 1
             seconds = time.perf_counter() - tic
-            _count(counters, res, seconds, d, step, cfg.train.max_nonfinite)
+            _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
             window.add(res, seconds, d.world)
             bar.update(1)
             if res.finite:
@@ -373,8 +373,11 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 )
             if record:
                 run.log(record, step=step)
-            if d.main and (step % cfg.train.checkpoint_every == 0 or step == stop_at):
-                save_checkpoint(run, ctx, step, spe, counters)
+            due = step % cfg.train.checkpoint_every == 0 or step == stop_at
+            if due and counters.nonfinite_streak == 0:  # never inside a non-finite streak
+                if d.main:
+                    save_checkpoint(run, ctx, step, spe, counters)
+                last_good = step
             if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
                 save_step_pictures(run.pictures / f"step_{step:07d}.png", picture_forward(ctx, pictured), ctx)
             if step >= stop_at:
@@ -387,9 +390,17 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
 
 
 def _count(
-    counters: Counters, res: StepResult, seconds: float, d: Dist, step: int, max_nonfinite: int
+    counters: Counters,
+    res: StepResult,
+    seconds: float,
+    d: Dist,
+    step: int,
+    max_nonfinite: int,
+    last_good: int | None,
 ) -> None:
-    """Run totals and the non-finite policy: skip and count, stop after too many in a row."""
+    """Run totals and the non-finite policy: skip and count, stop after too many in a row.
+
+    `last_good` is the step of the newest checkpoint (None: none written yet)."""
     counters.images_seen += res.images * d.world
     counters.images_skipped += res.skipped_images * d.world
     counters.wall_time_s += seconds
@@ -400,10 +411,14 @@ def _count(
     counters.nonfinite_streak += 1
     log.warning("step %d: non-finite loss, step skipped (%d in a row)", step, counters.nonfinite_streak)
     if counters.nonfinite_streak >= max_nonfinite:
+        kept = (
+            f"checkpoints/last.pt holds the last good weights, of step {last_good}"
+            if last_good is not None
+            else "no checkpoint was written yet"
+        )
         raise NonFiniteError(
-            f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping. "
-            "The last checkpoint holds the last good weights; lower the lr or enable "
-            "optim.clip_grad, then --resume auto"
+            f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping; "
+            f"{kept}. Lower the lr or enable optim.clip_grad, then --resume auto"
         )
 
 

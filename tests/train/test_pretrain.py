@@ -164,29 +164,37 @@ def test_data_errors_before_any_work(tmp_path: Path, tiny_overrides: list[str]) 
     )
 
 
-def test_nonfinite_steps_skipped_then_run_stops(
-    tmp_path: Path, tiny_overrides: list[str], monkeypatch: pytest.MonkeyPatch
+def test_nonfinite_streak_changes_nothing_and_keeps_the_good_checkpoint(
+    tmp_path: Path,
+    tiny_overrides: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     out = tmp_path / "run"
-    assert pretrain(out, tiny_overrides, "--max-steps", "2") == 0
-    good = load_checkpoint(out / "checkpoints" / "last.pt")
-    real = step_module.compute_losses
+    real, calls = step_module.teacher_forward, []
 
-    def poisoned(ctx, mb):  # every loss from now on is NaN
-        terms = real(ctx, mb)
-        terms["loss_csr"] = terms["loss_csr"] * float("nan")
-        return terms
+    def poisoned(*args, **kwargs):  # NaN teacher logits (and so a NaN loss) from step 4 on
+        t = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) > 3:
+            t.logits = t.logits * float("nan")
+            t.probs = [p * float("nan") for p in t.probs]
+        return t
 
-    monkeypatch.setattr(step_module, "compute_losses", poisoned)
-    assert (
-        pretrain(out, tiny_overrides + ["train.max_nonfinite=3"], "--max-steps", "10", "--resume", "auto")
-        == 3
-    )
-    after = load_checkpoint(out / "checkpoints" / "last.pt")
-    # Skipped steps never touch the weights: the checkpoint still holds the step-2 weights.
-    assert after["step"] in (2, 4) and after["counters"]["steps_skipped_nonfinite"] >= 1
-    for key, value in good["student"].items():
-        torch.testing.assert_close(after["student"][key], value)
+    monkeypatch.setattr(step_module, "teacher_forward", poisoned)
+    overrides = tiny_overrides + ["train.max_nonfinite=3", "train.keep_checkpoints=1"]
+    assert pretrain(out, overrides, "--max-steps", "10") == 3
+    assert "of step 2" in caplog.text  # the exit message names the last good checkpoint
+    # No checkpoint inside the streak (step 4 was due), so pruning kept the good one.
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt", "step_0000002.pt"]
+    last = load_checkpoint(out / "checkpoints" / "last.pt")
+    good = load_checkpoint(out / "checkpoints" / "step_0000002.pt")
+    assert last["step"] == 2 and last["counters"]["nonfinite_streak"] == 0
+    assert torch.isfinite(last["center"]["center"]).all() and last["center"]["center"].abs().sum() > 0
+    for part in ("student", "teacher"):
+        for key, value in last[part].items():
+            assert not value.is_floating_point() or torch.isfinite(value).all(), (part, key)
+            torch.testing.assert_close(good[part][key], value)
 
 
 def test_hybrid_tinyvit_pretrains(tmp_path: Path, tiny_overrides: list[str]) -> None:

@@ -51,3 +51,17 @@ def test_ema_updates_once_per_optimizer_step_with_accumulation(tiny_overrides: l
     # The student moved (AdamW stepped once), the teacher did not receive gradients.
     assert any(not torch.equal(before[k], student[k]) for k in before)
     assert all(p.grad is None for p in ctx.teacher.parameters())
+
+
+def test_step_skipped_by_the_grad_scaler_changes_nothing(tiny_overrides: list[str]) -> None:
+    """fp16: inf gradients make the scaler skip the optimizer step; the centre and EMA skip it too."""
+    cfg = load_config(PretrainConfig, None, tiny_overrides)
+    ctx = build_context(cfg, torch.device("cpu"), Dist())
+    ctx.scaler = torch.amp.GradScaler("cpu", init_scale=3e38)  # the scaled loss overflows
+    before = {k: v.clone() for k, v in {**ctx.teacher.state_dict(), **ctx.center.state_dict()}.items()}
+    student = {k: v.clone() for k, v in ctx.module.state_dict().items()}
+    res = train_step(ctx, list(build_pretrain_loader(cfg))[:1], 0, momentum=0.5, seed=0)
+    assert res.finite and ctx.scaler.get_scale() < 3e38  # the loss was finite, the scaler backed off
+    after = {**ctx.teacher.state_dict(), **ctx.center.state_dict()}
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert all(torch.equal(v, ctx.module.state_dict()[k]) for k, v in student.items())
