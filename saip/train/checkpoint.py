@@ -35,12 +35,14 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by `save_atomic`, never unpickling arbitrary objects."""
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by `save_atomic` on CPU, never unpickling arbitrary objects.
+
+    Always CPU: RNG states must be CPU ByteTensors, and `load_state_dict` moves the rest."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def rng_state() -> dict[str, Any]:

@@ -236,6 +236,17 @@ def find_resume(run: RunDir, resume: str | None) -> Path | None:
     return path
 
 
+def restore(ctx: StepContext, path: Path) -> tuple[int, Counters]:
+    """Load a checkpoint into `ctx`; returns (step, counters).
+
+    Loaded on CPU whatever `ctx.device` is: `load_state_dict` copies weights and optimizer state
+    onto the parameters' device, while RNG states must stay CPU ByteTensors."""
+    state = ckpt_io.load_checkpoint(path)
+    load_step_state(ctx, state)
+    ckpt_io.set_rng_state(state["rng"])
+    return int(state["step"]), Counters(**state["counters"])
+
+
 def save_checkpoint(run: RunDir, ctx: StepContext, step: int, spe: int, counters: Counters) -> None:
     accum = ctx.cfg.train.accum_steps
     state = {
@@ -285,11 +296,8 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     counters, step, last_good = Counters(), 0, None
     resume_from = find_resume(run, args.resume)
     if resume_from is not None:
-        state = ckpt_io.load_checkpoint(resume_from, map_location=device)
-        load_step_state(ctx, state)
-        ckpt_io.set_rng_state(state["rng"])
-        step = last_good = int(state["step"])
-        counters = Counters(**state["counters"])
+        step, counters = restore(ctx, resume_from)
+        last_good = step
         run.truncate_log(step)
         log.info("resumed from %s at step %d", resume_from, step)
     probe_set = ""

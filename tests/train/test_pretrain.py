@@ -207,3 +207,13 @@ def test_hybrid_tinyvit_pretrains(tmp_path: Path, tiny_overrides: list[str]) -> 
     assert meta["timm_model"] == "tiny_vit_5m_224"
     model = timm.create_model(meta["timm_model"], **meta["timm_kwargs"])
     model.load_state_dict(load_file(out / "backbone.safetensors"), strict=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resume_on_cuda_with_fp16(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    """Checkpoints load on CPU; weights go to the GPU, RNG states stay CPU ByteTensors."""
+    out, cuda = tmp_path / "run", [*tiny_overrides, "train.precision=fp16"]
+    assert pretrain(out, cuda, "--device", "cuda", "--max-steps", "2") == 0
+    assert pretrain(out, cuda, "--device", "cuda", "--max-steps", "4", "--resume", "auto") == 0
+    assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4]
