@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Sizes and intervals (`step % every`) that must be >= 1, checked before any work.
+POSITIVE_KEYS = ("batch_size", "accum_steps", "log_every", "checkpoint_every", "picture_every", "probe_every")
+
+
 def resolve_config(args: argparse.Namespace) -> PretrainConfig:
     """Defaults <- --config <- key=value <- explicit flags; then sanity checks."""
     flags = {
@@ -83,8 +87,11 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
         raise ConfigError("all objectives are disabled: enable at least one of csm, csr, css")
     if cfg.train.precision not in ("bf16", "fp16", "fp32"):
         raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.train.precision!r}")
-    if cfg.train.accum_steps < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.batch_size and train.accum_steps must be >= 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    for key in POSITIVE_KEYS:
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if cfg.csm.teacher_norm not in ("center", "sinkhorn"):
         raise ConfigError(f"csm.teacher_norm must be center or sinkhorn, got {cfg.csm.teacher_norm!r}")
     if cfg.train.export not in ("teacher", "student"):
@@ -287,6 +294,10 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     if spe == 0:
         raise ConfigError(f"one epoch has {len(first_loader)} batches, fewer than accum_steps={accum}")
     total = cfg.train.total_steps or cfg.train.epochs * spe
+    if total < 1:
+        raise ConfigError(
+            f"train.total_steps={cfg.train.total_steps} and train.epochs={cfg.train.epochs}: no step"
+        )
     warmup = int(round(cfg.optim.warmup_epochs * spe))
     temp_warmup = int(round(cfg.csm.warmup_teacher_temp_epochs * spe))
     stop_at = min(total, args.max_steps) if args.max_steps else total
