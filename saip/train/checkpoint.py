@@ -17,13 +17,24 @@ from typing import Any
 import numpy as np
 import torch
 
+TMP_SUFFIX = ".tmp"  # temporary files are `.<name>.<random>.tmp` beside their target
+
+
+def _new_file_mode() -> int:
+    """The mode `open()` gives a new file (0o666 less the umask); mkstemp's 0o600 would hide
+    checkpoints from the group that shares the run directory."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """`torch.save` to `path` through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -33,6 +44,14 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of writes killed before their rename; returns them."""
+    stale = sorted(Path(folder).glob(f".*{TMP_SUFFIX}"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

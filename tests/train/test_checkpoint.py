@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 import torch
 
 from saip.train import checkpoint as ck
+from saip.train.rundir import RunDir
 
 
 def test_rng_state_round_trip_through_weights_only(tmp_path: Path) -> None:
@@ -52,3 +55,21 @@ def test_prune_keeps_newest(tmp_path: Path) -> None:
     ck.save_atomic({}, tmp_path / "last.pt")
     ck.prune_checkpoints(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step_0000006.pt", "step_0000008.pt"]
+
+
+def test_saved_file_has_the_usual_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        ck.save_atomic({"step": 1}, tmp_path / "last.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "last.pt").stat().st_mode) == 0o640  # 0o666 & ~0o027, not 0o600
+
+
+def test_run_start_removes_stale_temporary_files(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in (".last.pt.k2j3h4.tmp", ".step_0000002.pt.x9y8.tmp", "last.pt", "notes.tmp"):
+        (folder / name).write_bytes(b"x")
+    RunDir(tmp_path, tensorboard=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "notes.tmp"]
