@@ -9,6 +9,7 @@ stored as tensors and lists.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -54,14 +55,29 @@ def remove_stale_temps(folder: str | Path) -> list[Path]:
     return stale
 
 
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: a one-line user error, not a traceback."""
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint written by `save_atomic` on CPU, never unpickling arbitrary objects.
 
-    Always CPU: RNG states must be CPU ByteTensors, and `load_state_dict` moves the rest."""
+    Always CPU: RNG states must be CPU ByteTensors, and `load_state_dict` moves the rest. Errors
+    name the file; torch's own advice (load with weights_only=False, i.e. run its code) is dropped."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused, not plain tensors and data (corrupt, or holding Python objects that "
+            "saip never unpickles: only saip checkpoints load)"
+        ) from err
+    except (EOFError, OSError, RuntimeError) as err:  # OSError: a seek past the end of a cut file
+        raise CheckpointError(
+            f"{path}: unreadable, truncated or corrupt ({path.stat().st_size} bytes)"
+        ) from err
 
 
 def rng_state() -> dict[str, Any]:

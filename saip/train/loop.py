@@ -228,27 +228,38 @@ def build_context(cfg: PretrainConfig, device: torch.device, d: Dist) -> StepCon
     )
 
 
-def find_resume(run: RunDir, resume: str | None) -> Path | None:
+def load_resume(run: RunDir, resume: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint `--resume` names, loaded on CPU (None: start a new run).
+
+    `auto`: `last.pt`, else (unreadable: a write cut short outside `save_atomic`, a full disk) the
+    newest loadable `step_*.pt`; a config error when checkpoints exist but none loads."""
     if not resume:
         return None
-    if resume == "auto":
-        last = run.checkpoints / "last.pt"
-        if not last.is_file():
-            log.info("--resume auto: no checkpoint in %s yet, starting a new run", run.checkpoints)
-            return None
-        return last
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume checkpoint not found: {path}")
-    return path
+    if resume != "auto":
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume checkpoint not found: {path}")
+        return path, ckpt_io.load_checkpoint(path)
+    folder = run.checkpoints
+    candidates = [
+        p for p in (folder / "last.pt", *sorted(folder.glob("step_*.pt"), reverse=True)) if p.is_file()
+    ]
+    if not candidates:
+        log.info("--resume auto: no checkpoint in %s yet, starting a new run", folder)
+        return None
+    for path in candidates:
+        try:
+            return path, ckpt_io.load_checkpoint(path)
+        except ckpt_io.CheckpointError as err:
+            log.warning("%s; trying an older checkpoint", err)
+    raise ConfigError(f"--resume auto: none of the {len(candidates)} checkpoint(s) in {folder} loads")
 
 
-def restore(ctx: StepContext, path: Path) -> tuple[int, Counters]:
-    """Load a checkpoint into `ctx`; returns (step, counters).
+def restore(ctx: StepContext, state: dict[str, Any]) -> tuple[int, Counters]:
+    """Load a checkpoint's state (on CPU) into `ctx`, whatever `ctx.device` is; (step, counters).
 
-    Loaded on CPU whatever `ctx.device` is: `load_state_dict` copies weights and optimizer state
-    onto the parameters' device, while RNG states must stay CPU ByteTensors."""
-    state = ckpt_io.load_checkpoint(path)
+    `load_state_dict` copies weights and optimizer state onto the parameters' device; RNG states
+    must stay CPU ByteTensors (`torch.set_rng_state` refuses others)."""
     load_step_state(ctx, state)
     ckpt_io.set_rng_state(state["rng"])
     return int(state["step"]), Counters(**state["counters"])
@@ -305,12 +316,12 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank)
     ctx = build_context(cfg, device, d)
     counters, step, last_good = Counters(), 0, None
-    resume_from = find_resume(run, args.resume)
+    resume_from = load_resume(run, args.resume)
     if resume_from is not None:
-        step, counters = restore(ctx, resume_from)
+        step, counters = restore(ctx, resume_from[1])
         last_good = step
         run.truncate_log(step)
-        log.info("resumed from %s at step %d", resume_from, step)
+        log.info("resumed from %s at step %d", resume_from[0], step)
     probe_set = ""
     if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path
         cfg.train.probe_data, probe_set = resolve_probe_data(cfg.train.probe_data, run.path, cfg.train.seed)

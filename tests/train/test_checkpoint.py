@@ -45,8 +45,21 @@ def test_failed_write_keeps_previous_file(tmp_path: Path) -> None:
 
 def test_weights_only_refuses_arbitrary_objects(tmp_path: Path) -> None:
     torch.save({"obj": Path("x")}, tmp_path / "evil.pt")  # an arbitrary class, not plain data
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ck.CheckpointError) as err:
         ck.load_checkpoint(tmp_path / "evil.pt")
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "evil.pt")) and "\n" not in message
+    assert "weights_only" not in message.removeprefix(str(tmp_path))  # never torch's advice
+    assert isinstance(err.value.__cause__, pickle.UnpicklingError)
+
+
+@pytest.mark.parametrize("size", [0, 100, -100])
+def test_truncated_file_is_a_one_line_error(tmp_path: Path, size: int) -> None:
+    ck.save_atomic({"w": torch.ones(1000)}, tmp_path / "last.pt")
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(data[:size])
+    with pytest.raises(ck.CheckpointError, match="last.pt: unreadable"):
+        ck.load_checkpoint(tmp_path / "last.pt")
 
 
 def test_prune_keeps_newest(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ bad images, the non-finite policy and the objective switches."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -217,3 +218,40 @@ def test_resume_on_cuda_with_fp16(tmp_path: Path, tiny_overrides: list[str]) -> 
     assert pretrain(out, cuda, "--device", "cuda", "--max-steps", "2") == 0
     assert pretrain(out, cuda, "--device", "cuda", "--max-steps", "4", "--resume", "auto") == 0
     assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4]
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_untrusted_checkpoint_is_a_one_line_error(
+    tmp_path: Path, tiny_overrides: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    evil = tmp_path / "elsewhere" / "checkpoints" / "evil.pt"
+    evil.parent.mkdir(parents=True)
+    torch.save({"step": 1, "obj": Path("x")}, evil)  # an arbitrary class: weights_only refuses it
+    assert pretrain(tmp_path / "run", tiny_overrides, "--resume", str(evil)) == 2
+    (error,) = _errors(caplog)
+    assert error.startswith(str(evil)) and "\n" not in error and "weights_only" not in error
+
+
+def test_resume_auto_falls_back_past_unreadable_checkpoints(
+    tmp_path: Path, tiny_overrides: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="saip")
+    out = tmp_path / "run"
+    assert pretrain(out, tiny_overrides, "--max-steps", "4") == 0
+    checkpoints = out / "checkpoints"
+    (checkpoints / "last.pt").write_bytes((checkpoints / "last.pt").read_bytes()[:1000])  # truncated
+    (checkpoints / "step_0000004.pt").write_bytes(b"")  # zero bytes
+    assert pretrain(out, tiny_overrides, "--max-steps", "5", "--resume", "auto") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("last.pt: unreadable" in w for w in warnings)
+    assert any("step_0000004.pt: unreadable" in w for w in warnings)
+    assert f"resumed from {checkpoints / 'step_0000002.pt'} at step 2" in caplog.text
+    assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5]
+    for path in checkpoints.glob("*.pt"):  # last.pt and the rewritten step_0000002/4.pt
+        path.write_bytes(b"")
+    caplog.clear()
+    assert pretrain(out, tiny_overrides, "--max-steps", "6", "--resume", "auto") == 2
+    assert "none of the" in _errors(caplog)[-1]

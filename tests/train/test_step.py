@@ -9,6 +9,7 @@ import torch
 
 from saip.config import PretrainConfig, load_config
 from saip.data.pipeline import build_pretrain_loader
+from saip.train.checkpoint import load_checkpoint
 from saip.train.loop import Counters, Dist, build_context, restore, save_checkpoint
 from saip.train.rundir import RunDir
 from saip.train.step import rescale, round_to_patch, step_generator, train_step
@@ -84,7 +85,7 @@ def test_restore_onto_another_device_keeps_rng_states_on_cpu(
     expected = torch.rand(3)  # the draws right after the checkpoint
     torch.manual_seed(123)
     ctx = build_context(cfg, torch.device("meta"), Dist())
-    step, counters = restore(ctx, run.checkpoints / "last.pt")
+    step, counters = restore(ctx, load_checkpoint(run.checkpoints / "last.pt"))
     assert (step, counters.images_seen) == (4, 16)
     assert torch.equal(torch.rand(3), expected)
     assert ctx.center.center.device.type == "meta"
