@@ -442,7 +442,7 @@ def _count(
     log.warning("step %d: non-finite loss, step skipped (%d in a row)", step, counters.nonfinite_streak)
     if counters.nonfinite_streak >= max_nonfinite:
         kept = (
-            f"checkpoints/last.pt holds the last good weights, of step {last_good}"
+            f"the last good checkpoint is from step {last_good}"
             if last_good is not None
             else "no checkpoint was written yet"
         )

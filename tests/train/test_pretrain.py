@@ -185,7 +185,9 @@ def test_nonfinite_streak_changes_nothing_and_keeps_the_good_checkpoint(
     monkeypatch.setattr(step_module, "teacher_forward", poisoned)
     overrides = tiny_overrides + ["train.max_nonfinite=3", "train.keep_checkpoints=1"]
     assert pretrain(out, overrides, "--max-steps", "10") == 3
-    assert "of step 2" in caplog.text  # the exit message names the last good checkpoint
+    assert (
+        "the last good checkpoint is from step 2" in caplog.text
+    )  # the exit message names the last good checkpoint
     # No checkpoint inside the streak (step 4 was due), so pruning kept the good one.
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt", "step_0000002.pt"]
     last = load_checkpoint(out / "checkpoints" / "last.pt")
