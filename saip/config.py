@@ -226,6 +226,7 @@ def load_config(schema: type[T], file: str | Path | None = None, overrides: list
     """Merge schema defaults, an optional YAML file, then `key=value` overrides, with type checks.
 
     Returns an OmegaConf object typed as the schema (attribute access, `OmegaConf.to_yaml`).
+    `key=` sets the empty string (OmegaConf alone reads null, which a `str` field refuses).
     """
     cfg = OmegaConf.structured(schema)
     try:
@@ -237,7 +238,8 @@ def load_config(schema: type[T], file: str | Path | None = None, overrides: list
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise ConfigError(f"overrides must be key=value, got: {' '.join(bad)}")
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        dotlist = [f"{o}''" if o.endswith("=") else o for o in overrides]
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(dotlist))
     except OmegaConfBaseException as err:
         raise ConfigError(f"bad config: {err}".splitlines()[0]) from err
     return cfg  # type: ignore[return-value]

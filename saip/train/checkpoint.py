@@ -9,6 +9,7 @@ stored as tensors and lists.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
 from pathlib import Path
@@ -17,13 +18,24 @@ from typing import Any
 import numpy as np
 import torch
 
+TMP_SUFFIX = ".tmp"  # temporary files are `.<name>.<random>.tmp` beside their target
+
+
+def _new_file_mode() -> int:
+    """The mode `open()` gives a new file (0o666 less the umask); mkstemp's 0o600 would hide
+    checkpoints from the group that shares the run directory."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
 
 def save_atomic(obj: Any, path: str | Path) -> Path:
     """`torch.save` to `path` through a temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode())
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
@@ -35,12 +47,37 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by `save_atomic`, never unpickling arbitrary objects."""
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temporary files of writes killed before their rename; returns them."""
+    stale = sorted(Path(folder).glob(f".*{TMP_SUFFIX}"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return stale
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be loaded: a one-line user error, not a traceback."""
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by `save_atomic` on CPU, never unpickling arbitrary objects.
+
+    Always CPU: RNG states must be CPU ByteTensors, and `load_state_dict` moves the rest. Errors
+    name the file; torch's own advice (load with weights_only=False, i.e. run its code) is dropped."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError(
+            f"{path}: refused, not plain tensors and data (corrupt, or holding Python objects that "
+            "saip never unpickles: only saip checkpoints load)"
+        ) from err
+    except (EOFError, OSError, RuntimeError) as err:  # OSError: a seek past the end of a cut file
+        raise CheckpointError(
+            f"{path}: unreadable, truncated or corrupt ({path.stat().st_size} bytes)"
+        ) from err
 
 
 def rng_state() -> dict[str, Any]:

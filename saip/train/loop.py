@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# Sizes and intervals (`step % every`) that must be >= 1, checked before any work.
+POSITIVE_KEYS = ("batch_size", "accum_steps", "log_every", "checkpoint_every", "picture_every", "probe_every")
+
+
 def resolve_config(args: argparse.Namespace) -> PretrainConfig:
     """Defaults <- --config <- key=value <- explicit flags; then sanity checks."""
     flags = {
@@ -83,8 +87,11 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
         raise ConfigError("all objectives are disabled: enable at least one of csm, csr, css")
     if cfg.train.precision not in ("bf16", "fp16", "fp32"):
         raise ConfigError(f"train.precision must be bf16, fp16 or fp32, got {cfg.train.precision!r}")
-    if cfg.train.accum_steps < 1 or cfg.train.batch_size < 1:
-        raise ConfigError("train.batch_size and train.accum_steps must be >= 1")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise ConfigError(f"--max-steps must be >= 1, got {args.max_steps}")
+    for key in POSITIVE_KEYS:
+        if getattr(cfg.train, key) < 1:
+            raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if cfg.csm.teacher_norm not in ("center", "sinkhorn"):
         raise ConfigError(f"csm.teacher_norm must be center or sinkhorn, got {cfg.csm.teacher_norm!r}")
     if cfg.train.export not in ("teacher", "student"):
@@ -221,19 +228,41 @@ def build_context(cfg: PretrainConfig, device: torch.device, d: Dist) -> StepCon
     )
 
 
-def find_resume(run: RunDir, resume: str | None) -> Path | None:
+def load_resume(run: RunDir, resume: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint `--resume` names, loaded on CPU (None: start a new run).
+
+    `auto`: `last.pt`, else (unreadable: a write cut short outside `save_atomic`, a full disk) the
+    newest loadable `step_*.pt`; a config error when checkpoints exist but none loads."""
     if not resume:
         return None
-    if resume == "auto":
-        last = run.checkpoints / "last.pt"
-        if not last.is_file():
-            log.info("--resume auto: no checkpoint in %s yet, starting a new run", run.checkpoints)
-            return None
-        return last
-    path = Path(resume)
-    if not path.is_file():
-        raise FileNotFoundError(f"--resume checkpoint not found: {path}")
-    return path
+    if resume != "auto":
+        path = Path(resume)
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume checkpoint not found: {path}")
+        return path, ckpt_io.load_checkpoint(path)
+    folder = run.checkpoints
+    candidates = [
+        p for p in (folder / "last.pt", *sorted(folder.glob("step_*.pt"), reverse=True)) if p.is_file()
+    ]
+    if not candidates:
+        log.info("--resume auto: no checkpoint in %s yet, starting a new run", folder)
+        return None
+    for path in candidates:
+        try:
+            return path, ckpt_io.load_checkpoint(path)
+        except ckpt_io.CheckpointError as err:
+            log.warning("%s; trying an older checkpoint", err)
+    raise ConfigError(f"--resume auto: none of the {len(candidates)} checkpoint(s) in {folder} loads")
+
+
+def restore(ctx: StepContext, state: dict[str, Any]) -> tuple[int, Counters]:
+    """Load a checkpoint's state (on CPU) into `ctx`, whatever `ctx.device` is; (step, counters).
+
+    `load_state_dict` copies weights and optimizer state onto the parameters' device; RNG states
+    must stay CPU ByteTensors (`torch.set_rng_state` refuses others)."""
+    load_step_state(ctx, state)
+    ckpt_io.set_rng_state(state["rng"])
+    return int(state["step"]), Counters(**state["counters"])
 
 
 def save_checkpoint(run: RunDir, ctx: StepContext, step: int, spe: int, counters: Counters) -> None:
@@ -276,22 +305,23 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     if spe == 0:
         raise ConfigError(f"one epoch has {len(first_loader)} batches, fewer than accum_steps={accum}")
     total = cfg.train.total_steps or cfg.train.epochs * spe
+    if total < 1:
+        raise ConfigError(
+            f"train.total_steps={cfg.train.total_steps} and train.epochs={cfg.train.epochs}: no step"
+        )
     warmup = int(round(cfg.optim.warmup_epochs * spe))
     temp_warmup = int(round(cfg.csm.warmup_teacher_temp_epochs * spe))
     stop_at = min(total, args.max_steps) if args.max_steps else total
 
     run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank)
     ctx = build_context(cfg, device, d)
-    counters, step = Counters(), 0
-    resume_from = find_resume(run, args.resume)
+    counters, step, last_good = Counters(), 0, None
+    resume_from = load_resume(run, args.resume)
     if resume_from is not None:
-        state = ckpt_io.load_checkpoint(resume_from, map_location=device)
-        load_step_state(ctx, state)
-        ckpt_io.set_rng_state(state["rng"])
-        step = int(state["step"])
-        counters = Counters(**state["counters"])
+        step, counters = restore(ctx, resume_from[1])
+        last_good = step
         run.truncate_log(step)
-        log.info("resumed from %s at step %d", resume_from, step)
+        log.info("resumed from %s at step %d", resume_from[0], step)
     probe_set = ""
     if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path
         cfg.train.probe_data, probe_set = resolve_probe_data(cfg.train.probe_data, run.path, cfg.train.seed)
@@ -350,7 +380,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             )
             step += 1
             seconds = time.perf_counter() - tic
-            _count(counters, res, seconds, d, step, cfg.train.max_nonfinite)
+            _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
             window.add(res, seconds, d.world)
             bar.update(1)
             if res.finite:
@@ -373,8 +403,11 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 )
             if record:
                 run.log(record, step=step)
-            if d.main and (step % cfg.train.checkpoint_every == 0 or step == stop_at):
-                save_checkpoint(run, ctx, step, spe, counters)
+            due = step % cfg.train.checkpoint_every == 0 or step == stop_at
+            if due and counters.nonfinite_streak == 0:  # never inside a non-finite streak
+                if d.main:
+                    save_checkpoint(run, ctx, step, spe, counters)
+                last_good = step
             if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
                 save_step_pictures(run.pictures / f"step_{step:07d}.png", picture_forward(ctx, pictured), ctx)
             if step >= stop_at:
@@ -387,9 +420,17 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
 
 
 def _count(
-    counters: Counters, res: StepResult, seconds: float, d: Dist, step: int, max_nonfinite: int
+    counters: Counters,
+    res: StepResult,
+    seconds: float,
+    d: Dist,
+    step: int,
+    max_nonfinite: int,
+    last_good: int | None,
 ) -> None:
-    """Run totals and the non-finite policy: skip and count, stop after too many in a row."""
+    """Run totals and the non-finite policy: skip and count, stop after too many in a row.
+
+    `last_good` is the step of the newest checkpoint (None: none written yet)."""
     counters.images_seen += res.images * d.world
     counters.images_skipped += res.skipped_images * d.world
     counters.wall_time_s += seconds
@@ -400,10 +441,14 @@ def _count(
     counters.nonfinite_streak += 1
     log.warning("step %d: non-finite loss, step skipped (%d in a row)", step, counters.nonfinite_streak)
     if counters.nonfinite_streak >= max_nonfinite:
+        kept = (
+            f"the last good checkpoint is from step {last_good}"
+            if last_good is not None
+            else "no checkpoint was written yet"
+        )
         raise NonFiniteError(
-            f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping. "
-            "The last checkpoint holds the last good weights; lower the lr or enable "
-            "optim.clip_grad, then --resume auto"
+            f"{counters.nonfinite_streak} non-finite losses in a row at step {step}: stopping; "
+            f"{kept}. Lower the lr or enable optim.clip_grad, then --resume auto"
         )
 
 

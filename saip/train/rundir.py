@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from saip.config import to_yaml
+from saip.train.checkpoint import remove_stale_temps
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,8 @@ class RunDir:
         if self.is_main:
             for folder in (self.path, self.checkpoints, self.pictures):
                 folder.mkdir(parents=True, exist_ok=True)
+            for stale in remove_stale_temps(self.checkpoints):
+                log.info("removed %s, left by a checkpoint write that was killed", stale)
             if tensorboard:
                 from torch.utils.tensorboard import SummaryWriter
 

@@ -5,7 +5,9 @@
    by (seed, step, micro-batch), teacher forward under no_grad, student forward over views grouped
    by (H, W), named losses, weighted sum, scaled backward;
 3. on the last micro-batch only: a non-finite check across ranks, clipping, the optimizer step,
-   then the EMA update of the expert encoder (never per micro-batch).
+   then the CSM centre update (mean of the micro-batches' teacher logit means) and the EMA update
+   of the expert encoder, once per optimizer step and only when the optimizer really stepped: a
+   skipped step (non-finite loss, or the fp16 grad scaler found inf gradients) changes nothing.
 """
 
 from __future__ import annotations
@@ -208,6 +210,15 @@ def _all_finite(value: Tensor, device: torch.device) -> bool:
     return flag.item() == 0.0
 
 
+def _optimizer_step(ctx: StepContext) -> bool:
+    """Step through the grad scaler; False when it skipped the step (fp16: inf/NaN gradients),
+    which it signals only by lowering its scale."""
+    scale = ctx.scaler.get_scale()
+    ctx.scaler.step(ctx.optimizer)
+    ctx.scaler.update()
+    return ctx.scaler.get_scale() >= scale
+
+
 def _entropy(p: Tensor) -> Tensor:
     return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
 
@@ -261,7 +272,8 @@ def train_step(
     seed: int,
     teacher_temp: float | None = None,
 ) -> StepResult:
-    """Accumulate gradients over `micro_batches`, then one optimizer step and one EMA update.
+    """Accumulate gradients over `micro_batches`, then one optimizer step, one centre update and
+    one EMA update (none of the three when the step is skipped).
 
     `teacher_temp` is the step's teacher temperature (None: `csm.teacher_temp`)."""
     cfg = ctx.cfg
@@ -269,6 +281,7 @@ def train_step(
     sums: dict[str, float] = {}
     total_sum, finite, images, skipped = 0.0, True, 0, 0
     last: MicroBatch | None = None
+    logit_means: list[Tensor] = []
     ctx.optimizer.zero_grad(set_to_none=True)
     for micro, batch in enumerate(micro_batches):
         skipped += int(batch["num_skipped"])
@@ -293,7 +306,7 @@ def train_step(
             finite = finite and bool(torch.isfinite(total))
             ctx.scaler.scale(total / len(micro_batches)).backward()
         if teacher.logits is not None:
-            ctx.center.update(teacher.logits)
+            logit_means.append(teacher.logits.detach().float().mean(0))
         for k, v in terms.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(micro_batches)
         total_sum += float(total.detach()) / len(micro_batches)
@@ -305,9 +318,10 @@ def train_step(
         params = [p for p in ctx.module.parameters() if p.grad is not None]
         max_norm = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else float("inf")
         grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
-        ctx.scaler.step(ctx.optimizer)
-        ctx.scaler.update()
-        ctx.teacher.update(ctx.module, momentum)
+        if _optimizer_step(ctx):
+            if logit_means:
+                ctx.center.update(torch.stack(logit_means))
+            ctx.teacher.update(ctx.module, momentum)
     ctx.optimizer.zero_grad(set_to_none=True)
     return StepResult(
         terms=sums,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 import torch
 
 from saip.train import checkpoint as ck
+from saip.train.rundir import RunDir
 
 
 def test_rng_state_round_trip_through_weights_only(tmp_path: Path) -> None:
@@ -42,8 +45,21 @@ def test_failed_write_keeps_previous_file(tmp_path: Path) -> None:
 
 def test_weights_only_refuses_arbitrary_objects(tmp_path: Path) -> None:
     torch.save({"obj": Path("x")}, tmp_path / "evil.pt")  # an arbitrary class, not plain data
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(ck.CheckpointError) as err:
         ck.load_checkpoint(tmp_path / "evil.pt")
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / "evil.pt")) and "\n" not in message
+    assert "weights_only" not in message.removeprefix(str(tmp_path))  # never torch's advice
+    assert isinstance(err.value.__cause__, pickle.UnpicklingError)
+
+
+@pytest.mark.parametrize("size", [0, 100, -100])
+def test_truncated_file_is_a_one_line_error(tmp_path: Path, size: int) -> None:
+    ck.save_atomic({"w": torch.ones(1000)}, tmp_path / "last.pt")
+    data = (tmp_path / "last.pt").read_bytes()
+    (tmp_path / "last.pt").write_bytes(data[:size])
+    with pytest.raises(ck.CheckpointError, match="last.pt: unreadable"):
+        ck.load_checkpoint(tmp_path / "last.pt")
 
 
 def test_prune_keeps_newest(tmp_path: Path) -> None:
@@ -52,3 +68,21 @@ def test_prune_keeps_newest(tmp_path: Path) -> None:
     ck.save_atomic({}, tmp_path / "last.pt")
     ck.prune_checkpoints(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step_0000006.pt", "step_0000008.pt"]
+
+
+def test_saved_file_has_the_usual_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        ck.save_atomic({"step": 1}, tmp_path / "last.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "last.pt").stat().st_mode) == 0o640  # 0o666 & ~0o027, not 0o600
+
+
+def test_run_start_removes_stale_temporary_files(tmp_path: Path) -> None:
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    for name in (".last.pt.k2j3h4.tmp", ".step_0000002.pt.x9y8.tmp", "last.pt", "notes.tmp"):
+        (folder / name).write_bytes(b"x")
+    RunDir(tmp_path, tensorboard=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "notes.tmp"]

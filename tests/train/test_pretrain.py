@@ -4,6 +4,7 @@ bad images, the non-finite policy and the objective switches."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -171,29 +172,39 @@ def test_data_errors_before_any_work(tmp_path: Path, tiny_overrides: list[str]) 
     )
 
 
-def test_nonfinite_steps_skipped_then_run_stops(
-    tmp_path: Path, tiny_overrides: list[str], monkeypatch: pytest.MonkeyPatch
+def test_nonfinite_streak_changes_nothing_and_keeps_the_good_checkpoint(
+    tmp_path: Path,
+    tiny_overrides: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     out = tmp_path / "run"
-    assert pretrain(out, tiny_overrides, "--max-steps", "2") == 0
-    good = load_checkpoint(out / "checkpoints" / "last.pt")
-    real = step_module.compute_losses
+    real, calls = step_module.teacher_forward, []
 
-    def poisoned(ctx, mb):  # every loss from now on is NaN
-        terms = real(ctx, mb)
-        terms["loss_csr"] = terms["loss_csr"] * float("nan")
-        return terms
+    def poisoned(*args, **kwargs):  # NaN teacher logits (and so a NaN loss) from step 4 on
+        t = real(*args, **kwargs)
+        calls.append(1)
+        if len(calls) > 3:
+            t.logits = t.logits * float("nan")
+            t.probs = [p * float("nan") for p in t.probs]
+        return t
 
-    monkeypatch.setattr(step_module, "compute_losses", poisoned)
+    monkeypatch.setattr(step_module, "teacher_forward", poisoned)
+    overrides = tiny_overrides + ["train.max_nonfinite=3", "train.keep_checkpoints=1"]
+    assert pretrain(out, overrides, "--max-steps", "10") == 3
     assert (
-        pretrain(out, tiny_overrides + ["train.max_nonfinite=3"], "--max-steps", "10", "--resume", "auto")
-        == 3
-    )
-    after = load_checkpoint(out / "checkpoints" / "last.pt")
-    # Skipped steps never touch the weights: the checkpoint still holds the step-2 weights.
-    assert after["step"] in (2, 4) and after["counters"]["steps_skipped_nonfinite"] >= 1
-    for key, value in good["student"].items():
-        torch.testing.assert_close(after["student"][key], value)
+        "the last good checkpoint is from step 2" in caplog.text
+    )  # the exit message names the last good checkpoint
+    # No checkpoint inside the streak (step 4 was due), so pruning kept the good one.
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt", "step_0000002.pt"]
+    last = load_checkpoint(out / "checkpoints" / "last.pt")
+    good = load_checkpoint(out / "checkpoints" / "step_0000002.pt")
+    assert last["step"] == 2 and last["counters"]["nonfinite_streak"] == 0
+    assert torch.isfinite(last["center"]["center"]).all() and last["center"]["center"].abs().sum() > 0
+    for part in ("student", "teacher"):
+        for key, value in last[part].items():
+            assert not value.is_floating_point() or torch.isfinite(value).all(), (part, key)
+            torch.testing.assert_close(good[part][key], value)
 
 
 def test_hybrid_tinyvit_pretrains(tmp_path: Path, tiny_overrides: list[str]) -> None:
@@ -206,3 +217,50 @@ def test_hybrid_tinyvit_pretrains(tmp_path: Path, tiny_overrides: list[str]) -> 
     assert meta["timm_model"] == "tiny_vit_5m_224"
     model = timm.create_model(meta["timm_model"], **meta["timm_kwargs"])
     model.load_state_dict(load_file(out / "backbone.safetensors"), strict=True)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_resume_on_cuda_with_fp16(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    """Checkpoints load on CPU; weights go to the GPU, RNG states stay CPU ByteTensors."""
+    out, cuda = tmp_path / "run", [*tiny_overrides, "train.precision=fp16"]
+    assert pretrain(out, cuda, "--device", "cuda", "--max-steps", "2") == 0
+    assert pretrain(out, cuda, "--device", "cuda", "--max-steps", "4", "--resume", "auto") == 0
+    assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4]
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+
+
+def test_untrusted_checkpoint_is_a_one_line_error(
+    tmp_path: Path, tiny_overrides: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    evil = tmp_path / "elsewhere" / "checkpoints" / "evil.pt"
+    evil.parent.mkdir(parents=True)
+    torch.save({"step": 1, "obj": Path("x")}, evil)  # an arbitrary class: weights_only refuses it
+    assert pretrain(tmp_path / "run", tiny_overrides, "--resume", str(evil)) == 2
+    (error,) = _errors(caplog)
+    assert error.startswith(str(evil)) and "\n" not in error and "weights_only" not in error
+
+
+def test_resume_auto_falls_back_past_unreadable_checkpoints(
+    tmp_path: Path, tiny_overrides: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="saip")
+    out = tmp_path / "run"
+    assert pretrain(out, tiny_overrides, "--max-steps", "4") == 0
+    checkpoints = out / "checkpoints"
+    (checkpoints / "last.pt").write_bytes((checkpoints / "last.pt").read_bytes()[:1000])  # truncated
+    (checkpoints / "step_0000004.pt").write_bytes(b"")  # zero bytes
+    assert pretrain(out, tiny_overrides, "--max-steps", "5", "--resume", "auto") == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("last.pt: unreadable" in w for w in warnings)
+    assert any("step_0000004.pt: unreadable" in w for w in warnings)
+    assert f"resumed from {checkpoints / 'step_0000002.pt'} at step 2" in caplog.text
+    assert [r["step"] for r in read_log(out)] == [1, 2, 3, 4, 5]
+    for path in checkpoints.glob("*.pt"):  # last.pt and the rewritten step_0000002/4.pt
+        path.write_bytes(b"")
+    caplog.clear()
+    assert pretrain(out, tiny_overrides, "--max-steps", "6", "--resume", "auto") == 2
+    assert "none of the" in _errors(caplog)[-1]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from saip.config import PretrainConfig, load_config
 from saip.data.pipeline import build_pretrain_loader
-from saip.train.loop import Dist, build_context
+from saip.train.checkpoint import load_checkpoint
+from saip.train.loop import Counters, Dist, build_context, restore, save_checkpoint
+from saip.train.rundir import RunDir
 from saip.train.step import rescale, round_to_patch, step_generator, train_step
 
 
@@ -51,3 +55,39 @@ def test_ema_updates_once_per_optimizer_step_with_accumulation(tiny_overrides: l
     # The student moved (AdamW stepped once), the teacher did not receive gradients.
     assert any(not torch.equal(before[k], student[k]) for k in before)
     assert all(p.grad is None for p in ctx.teacher.parameters())
+
+
+def test_step_skipped_by_the_grad_scaler_changes_nothing(tiny_overrides: list[str]) -> None:
+    """fp16: inf gradients make the scaler skip the optimizer step; the centre and EMA skip it too."""
+    cfg = load_config(PretrainConfig, None, tiny_overrides)
+    ctx = build_context(cfg, torch.device("cpu"), Dist())
+    ctx.scaler = torch.amp.GradScaler("cpu", init_scale=3e38)  # the scaled loss overflows
+    before = {k: v.clone() for k, v in {**ctx.teacher.state_dict(), **ctx.center.state_dict()}.items()}
+    student = {k: v.clone() for k, v in ctx.module.state_dict().items()}
+    res = train_step(ctx, list(build_pretrain_loader(cfg))[:1], 0, momentum=0.5, seed=0)
+    assert res.finite and ctx.scaler.get_scale() < 3e38  # the loss was finite, the scaler backed off
+    after = {**ctx.teacher.state_dict(), **ctx.center.state_dict()}
+    assert all(torch.equal(v, after[k]) for k, v in before.items())
+    assert all(torch.equal(v, ctx.module.state_dict()[k]) for k, v in student.items())
+
+
+@pytest.mark.filterwarnings("ignore:.*meta parameter:UserWarning")
+def test_restore_onto_another_device_keeps_rng_states_on_cpu(
+    tmp_path: Path, tiny_overrides: list[str]
+) -> None:
+    """Resume into a context on a non-CPU device ("meta" here): weights follow the parameters,
+    RNG states stay CPU ByteTensors (moving them made torch.set_rng_state raise)."""
+    cfg = load_config(PretrainConfig, None, tiny_overrides)
+    run = RunDir(tmp_path, tensorboard=False)
+    trained = build_context(cfg, torch.device("cpu"), Dist())
+    train_step(trained, list(build_pretrain_loader(cfg))[:1], 0, momentum=0.9, seed=0)
+    save_checkpoint(run, trained, 4, 6, Counters(images_seen=16))
+    expected = torch.rand(3)  # the draws right after the checkpoint
+    torch.manual_seed(123)
+    ctx = build_context(cfg, torch.device("meta"), Dist())
+    step, counters = restore(ctx, load_checkpoint(run.checkpoints / "last.pt"))
+    assert (step, counters.images_seen) == (4, 16)
+    assert torch.equal(torch.rand(3), expected)
+    assert ctx.center.center.device.type == "meta"
+    moments = [s["exp_avg"] for s in ctx.optimizer.state.values()]
+    assert moments and all(m.device.type == "meta" for m in moments)
