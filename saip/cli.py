@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from saip.config import ConfigError
+from saip.errors import UserError
 
 # Subcommand -> module exposing `add_arguments(parser)` and `run(args) -> int`. Imported lazily so
 # `saip synth` never pays for torch-heavy imports it does not need.
@@ -72,13 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
+    log = logging.getLogger("saip")
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as err:
-        logging.getLogger("saip").error("%s", err)
-        return 2
+    except (UserError, ConfigError, FileNotFoundError, ValueError) as err:
+        log.error("%s", err, exc_info=log.isEnabledFor(logging.DEBUG))  # --verbose: the traceback too
+        return getattr(err, "exit_code", 2)
     except KeyboardInterrupt:
-        logging.getLogger("saip").error("interrupted; the last checkpoint is intact (--resume auto)")
+        log.error("interrupted; the last checkpoint is intact (--resume auto)")
         return 130
 
 

@@ -313,110 +313,117 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     temp_warmup = int(round(cfg.csm.warmup_teacher_temp_epochs * spe))
     stop_at = min(total, args.max_steps) if args.max_steps else total
 
-    run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank)
-    ctx = build_context(cfg, device, d)
-    counters, step, last_good = Counters(), 0, None
-    resume_from = load_resume(run, args.resume)
-    if resume_from is not None:
-        step, counters = restore(ctx, resume_from[1])
-        last_good = step
-        run.truncate_log(step)
-        log.info("resumed from %s at step %d", resume_from[0], step)
-    probe_set = ""
-    if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path
-        cfg.train.probe_data, probe_set = resolve_probe_data(cfg.train.probe_data, run.path, cfg.train.seed)
-    else:
-        cfg.train.probe_data = ""  # rank 0 probes
-    run.save_config(cfg)
-    if cfg.train.probe_data and step == 0:
-        record = _probe(ctx, 0)
-        record["probe_mAP_random_init"] = random_init_reference(cfg, cfg.train.probe_data, device)
-        run.log(record, step=0)
-    peak_lr = scaled_lr(cfg.optim.base_lr, cfg.train.batch_size * d.world * accum)
-    if d.main:
-        log.info(
-            "run directory %s: %d steps (%d per epoch), peak lr %.3g, device %s, %d process(es)",
-            run.path,
-            total,
-            spe,
-            peak_lr,
-            device,
-            d.world,
-        )
+    with RunDir(run_dir_path(cfg, args.resume), rank=d.rank) as run:  # closed (lock released) on errors too
+        ctx = build_context(cfg, device, d)
+        counters, step, last_good = Counters(), 0, None
+        resume_from = load_resume(run, args.resume)
+        if resume_from is not None:
+            step, counters = restore(ctx, resume_from[1])
+            last_good = step
+            run.truncate_log(step)
+            log.info("resumed from %s at step %d", resume_from[0], step)
+        probe_set = ""
+        if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path
+            cfg.train.probe_data, probe_set = resolve_probe_data(
+                cfg.train.probe_data, run.path, cfg.train.seed
+            )
+        else:
+            cfg.train.probe_data = ""  # rank 0 probes
+        run.save_config(cfg)
+        if cfg.train.probe_data and step == 0:
+            record = _probe(ctx, 0)
+            record["probe_mAP_random_init"] = random_init_reference(cfg, cfg.train.probe_data, device)
+            run.log(record, step=0)
+        peak_lr = scaled_lr(cfg.optim.base_lr, cfg.train.batch_size * d.world * accum)
+        if d.main:
+            log.info(
+                "run directory %s: %d steps (%d per epoch), peak lr %.3g, device %s, %d process(es)",
+                run.path,
+                total,
+                spe,
+                peak_lr,
+                device,
+                d.world,
+            )
 
-    pictured = fixed_batch(cfg) if d.main else {}
-    window = Window()
-    bar = tqdm(
-        total=stop_at,
-        initial=step,
-        disable=not d.main,
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=1.0 if sys.stderr.isatty() else 30.0,
-    )  # a log file gets a line per 30 s
-    while step < stop_at:
-        epoch, start = step // spe, step % spe * accum
-        loader = (
-            first_loader
-            if (epoch, start) == (0, 0)
-            else build_pretrain_loader(cfg, rank=d.rank, world_size=d.world, epoch=epoch, start_batch=start)
-        )
-        first_loader = None  # only reusable for a fresh epoch 0
-        batches = iter(loader)
-        for _ in range(spe - step % spe):
-            tic = time.perf_counter()
-            lr = warmup_cosine(step, total, warmup, peak_lr, cfg.optim.min_lr)
-            for group in ctx.optimizer.param_groups:
-                group["lr"] = lr
-            momentum = ema_momentum(step, total, cfg.teacher.momentum)
-            teacher_temp = linear_warmup(step, temp_warmup, cfg.csm.warmup_teacher_temp, cfg.csm.teacher_temp)
-            res = train_step(
-                ctx,
-                [next(batches) for _ in range(accum)],
-                step,
-                momentum=momentum,
-                seed=cfg.train.seed,
-                teacher_temp=teacher_temp,
-            )
-            step += 1
-            seconds = time.perf_counter() - tic
-            _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
-            window.add(res, seconds, d.world)
-            bar.update(1)
-            if res.finite:
-                bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
-            record = (
-                _probe(ctx, step)
-                if cfg.train.probe_data and (step % cfg.train.probe_every == 0 or step == stop_at)
-                else {}
-            )
-            if step % cfg.train.log_every == 0 or step == stop_at:
-                record.update(
-                    {
-                        "epoch": epoch,
-                        "lr": lr,
-                        "momentum": momentum,
-                        "wd": cfg.optim.weight_decay,
-                        "teacher_temp": teacher_temp,
-                        **window.flush(),
-                    }
+        pictured = fixed_batch(cfg) if d.main else {}
+        window = Window()
+        bar = tqdm(
+            total=stop_at,
+            initial=step,
+            disable=not d.main,
+            unit="step",
+            dynamic_ncols=True,
+            mininterval=1.0 if sys.stderr.isatty() else 30.0,
+        )  # a log file gets a line per 30 s
+        while step < stop_at:
+            epoch, start = step // spe, step % spe * accum
+            loader = (
+                first_loader
+                if (epoch, start) == (0, 0)
+                else build_pretrain_loader(
+                    cfg, rank=d.rank, world_size=d.world, epoch=epoch, start_batch=start
                 )
-            if record:
-                run.log(record, step=step)
-            due = step % cfg.train.checkpoint_every == 0 or step == stop_at
-            if due and counters.nonfinite_streak == 0:  # never inside a non-finite streak
-                if d.main:
-                    save_checkpoint(run, ctx, step, spe, counters)
-                last_good = step
-            if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
-                save_step_pictures(run.pictures / f"step_{step:07d}.png", picture_forward(ctx, pictured), ctx)
-            if step >= stop_at:
-                break
-    bar.close()
-    if d.main:
-        _finish(run, ctx, cfg, step, counters, probe_set, warmup)
-    run.close()
-    return 0
+            )
+            first_loader = None  # only reusable for a fresh epoch 0
+            batches = iter(loader)
+            for _ in range(spe - step % spe):
+                tic = time.perf_counter()
+                lr = warmup_cosine(step, total, warmup, peak_lr, cfg.optim.min_lr)
+                for group in ctx.optimizer.param_groups:
+                    group["lr"] = lr
+                momentum = ema_momentum(step, total, cfg.teacher.momentum)
+                teacher_temp = linear_warmup(
+                    step, temp_warmup, cfg.csm.warmup_teacher_temp, cfg.csm.teacher_temp
+                )
+                res = train_step(
+                    ctx,
+                    [next(batches) for _ in range(accum)],
+                    step,
+                    momentum=momentum,
+                    seed=cfg.train.seed,
+                    teacher_temp=teacher_temp,
+                )
+                step += 1
+                seconds = time.perf_counter() - tic
+                _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
+                window.add(res, seconds, d.world)
+                bar.update(1)
+                if res.finite:
+                    bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
+                record = (
+                    _probe(ctx, step)
+                    if cfg.train.probe_data and (step % cfg.train.probe_every == 0 or step == stop_at)
+                    else {}
+                )
+                if step % cfg.train.log_every == 0 or step == stop_at:
+                    record.update(
+                        {
+                            "epoch": epoch,
+                            "lr": lr,
+                            "momentum": momentum,
+                            "wd": cfg.optim.weight_decay,
+                            "teacher_temp": teacher_temp,
+                            **window.flush(),
+                        }
+                    )
+                if record:
+                    run.log(record, step=step)
+                due = step % cfg.train.checkpoint_every == 0 or step == stop_at
+                if due and counters.nonfinite_streak == 0:  # never inside a non-finite streak
+                    if d.main:
+                        save_checkpoint(run, ctx, step, spe, counters)
+                    last_good = step
+                if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
+                    save_step_pictures(
+                        run.pictures / f"step_{step:07d}.png", picture_forward(ctx, pictured), ctx
+                    )
+                if step >= stop_at:
+                    break
+        bar.close()
+        if d.main:
+            _finish(run, ctx, cfg, step, counters, probe_set, warmup)
+        return 0
 
 
 def _count(

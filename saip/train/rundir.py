@@ -6,6 +6,7 @@ exported from its directory alone. Only rank 0 writes.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -13,11 +14,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from saip.config import to_yaml
+from saip.errors import OutputDirError, RunDirBusy, make_output_dir
 from saip.train.checkpoint import remove_stale_temps
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,32 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def lock_run_dir(path: Path) -> IO[str]:
+    """Hold an exclusive `flock` on `path/.lock` (with our pid inside) until the returned file closes.
+
+    Two writers would interleave `log.jsonl` rows and remove each other's checkpoint temporaries.
+    The kernel drops the lock when the holder dies (even by kill -9), so `--resume auto` works
+    after a kill; a RunDir dropped without `close()` releases it when garbage-collected."""
+    lock = path / ".lock"
+    try:
+        f = open(lock, "a+")  # held open for the run's lifetime
+    except OSError as err:
+        raise OutputDirError(f"run directory {path}: cannot create {lock.name} ({err.strerror})") from err
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read(32).strip() or "unknown"
+        f.close()
+        raise RunDirBusy(
+            f"run directory {path} is in use by another run (pid {holder}); wait for it or choose another --out"
+        ) from None
+    f.truncate(0)
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         value = value.item()
@@ -57,9 +85,12 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.pictures = self.path / "pictures"
         self._tb: Any = None
+        self._lock: IO[str] | None = None
         if self.is_main:
-            for folder in (self.path, self.checkpoints, self.pictures):
-                folder.mkdir(parents=True, exist_ok=True)
+            make_output_dir(self.path)
+            self._lock = lock_run_dir(self.path)  # before touching anything another run may own
+            for folder in (self.checkpoints, self.pictures):
+                make_output_dir(folder)
             for stale in remove_stale_temps(self.checkpoints):
                 log.info("removed %s, left by a checkpoint write that was killed", stale)
             if tensorboard:
@@ -107,6 +138,16 @@ class RunDir:
         return path
 
     def close(self) -> None:
+        """Flush TensorBoard and release the run directory's lock."""
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> RunDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

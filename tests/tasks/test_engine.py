@@ -114,6 +114,7 @@ def test_no_metrics_when_evaluation_fails(tmp_path) -> None:
     cfg = _cfg(tmp_path, "train.max_steps=1")
     run = open_run(cfg)
     run.write_json("metrics.json", {"score": 0.5})  # a stale result from an earlier run
+    run.close()  # releases the run directory's lock
     run = open_run(cfg)
     assert not (run.path / "metrics.json").exists()
     with pytest.raises(RuntimeError, match="evaluation crashed"):

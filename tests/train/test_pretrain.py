@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from safetensors.torch import load_file
 from saip.cli import main
 from saip.train import step as step_module
 from saip.train.checkpoint import load_checkpoint
+from saip.train.rundir import RunDir
 
 pytestmark = pytest.mark.slow
 
@@ -264,3 +266,16 @@ def test_resume_auto_falls_back_past_unreadable_checkpoints(
     caplog.clear()
     assert pretrain(out, tiny_overrides, "--max-steps", "6", "--resume", "auto") == 2
     assert "none of the" in _errors(caplog)[-1]
+
+
+def test_second_pretrain_into_a_busy_run_directory_exits_2(
+    tmp_path: Path, tiny_overrides: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "run"
+    with RunDir(out, tensorboard=False):  # another run holds the directory
+        assert pretrain(out, tiny_overrides, "--max-steps", "1") == 2
+        (error,) = _errors(caplog)
+        assert str(out) in error and f"pid {os.getpid()}" in error and "\n" not in error
+        assert not (out / "log.jsonl").exists() and not (out / "config.yaml").exists()
+    assert pretrain(out, tiny_overrides, "--max-steps", "1") == 0  # released: the run proceeds
+    assert [r["step"] for r in read_log(out)] == [1]
