@@ -168,13 +168,14 @@ def _restore(run: RunDir, resume: str | None, model: nn.Module, optimizer: torch
     """Load model, optimizer and RNG from the checkpoint `resume` names; returns its step (0: none)."""
     path = _resume_path(run, resume)
     if path is None:
+        run.begin_log(None)
         return 0
     ckpt = load_checkpoint(path)
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     set_rng_state(ckpt["rng"])
     step = int(ckpt["step"])
-    run.truncate_log(step)
+    run.begin_log(step)
     log.info("resumed from %s at step %d", path, step)
     return step
 
@@ -284,6 +285,8 @@ def run_task(
 ) -> dict[str, Metric]:
     """Train when `train`, evaluate, then write `metrics.json` (last, so only a complete run has one)."""
     try:
+        if not train:
+            run.begin_log(None)
         step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
         model = parts.model.to(device).eval()
         with torch.no_grad(), autocast(device, cfg.train.amp):

@@ -152,7 +152,8 @@ class Counters:
 
 @dataclass
 class Window:
-    """Averages over the steps since the last log line."""
+    """Averages over the steps since the last log line; checkpointed, so that a resumed run logs
+    what the uninterrupted run would."""
 
     sums: dict[str, float] = field(default_factory=dict)
     steps: int = 0
@@ -166,6 +167,9 @@ class Window:
             self.steps += 1
         self.images += res.images * world
         self.seconds += seconds
+
+    def state(self) -> dict[str, Any]:
+        return {"sums": dict(self.sums), "steps": self.steps, "images": self.images, "seconds": self.seconds}
 
     def flush(self) -> dict[str, float]:
         record = {k: v / max(self.steps, 1) for k, v in self.sums.items()}
@@ -255,17 +259,20 @@ def load_resume(run: RunDir, resume: str | None) -> tuple[Path, dict[str, Any]] 
     raise ConfigError(f"--resume auto: none of the {len(candidates)} checkpoint(s) in {folder} loads")
 
 
-def restore(ctx: StepContext, state: dict[str, Any]) -> tuple[int, Counters]:
-    """Load a checkpoint's state (on CPU) into `ctx`, whatever `ctx.device` is; (step, counters).
+def restore(ctx: StepContext, state: dict[str, Any]) -> tuple[int, Counters, Window]:
+    """Load a checkpoint's state (on CPU) into `ctx`, whatever `ctx.device` is; (step, counters,
+    logging window; an empty one for checkpoints written before it was saved).
 
     `load_state_dict` copies weights and optimizer state onto the parameters' device; RNG states
     must stay CPU ByteTensors (`torch.set_rng_state` refuses others)."""
     load_step_state(ctx, state)
     ckpt_io.set_rng_state(state["rng"])
-    return int(state["step"]), Counters(**state["counters"])
+    return int(state["step"]), Counters(**state["counters"]), Window(**state.get("window", {}))
 
 
-def save_checkpoint(run: RunDir, ctx: StepContext, step: int, spe: int, counters: Counters) -> None:
+def save_checkpoint(
+    run: RunDir, ctx: StepContext, step: int, spe: int, counters: Counters, window: Window
+) -> None:
     accum = ctx.cfg.train.accum_steps
     state = {
         **step_state(ctx),
@@ -274,6 +281,7 @@ def save_checkpoint(run: RunDir, ctx: StepContext, step: int, spe: int, counters
         "batch_in_epoch": step % spe * accum,
         "rng": ckpt_io.rng_state(),
         "counters": counters.state(),
+        "window": window.state(),
         "config": to_yaml(ctx.cfg),
         "backbone": ctx.cfg.model.backbone,
         "img_size": list(ctx.cfg.model.img_size),
@@ -315,13 +323,13 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
 
     with RunDir(run_dir_path(cfg, args.resume), rank=d.rank) as run:  # closed (lock released) on errors too
         ctx = build_context(cfg, device, d)
-        counters, step, last_good = Counters(), 0, None
+        counters, window, step, last_good = Counters(), Window(), 0, None
         resume_from = load_resume(run, args.resume)
         if resume_from is not None:
-            step, counters = restore(ctx, resume_from[1])
+            step, counters, window = restore(ctx, resume_from[1])
             last_good = step
-            run.truncate_log(step)
             log.info("resumed from %s at step %d", resume_from[0], step)
+        run.begin_log(last_good)  # a fresh start (None) drops a killed run's rows
         probe_set = ""
         if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path
             cfg.train.probe_data, probe_set = resolve_probe_data(
@@ -347,7 +355,6 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             )
 
         pictured = fixed_batch(cfg) if d.main else {}
-        window = Window()
         bar = tqdm(
             total=stop_at,
             initial=step,
@@ -412,7 +419,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 due = step % cfg.train.checkpoint_every == 0 or step == stop_at
                 if due and counters.nonfinite_streak == 0:  # never inside a non-finite streak
                     if d.main:
-                        save_checkpoint(run, ctx, step, spe, counters)
+                        save_checkpoint(run, ctx, step, spe, counters, window)
                     last_good = step
                 if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
                     save_step_pictures(

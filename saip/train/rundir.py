@@ -35,11 +35,15 @@ def _git_sha() -> str:
         return "unknown"
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON through a temporary file and a rename, so readers never see half a file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file and a rename, so readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def lock_run_dir(path: Path) -> IO[str]:
@@ -85,6 +89,8 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.pictures = self.path / "pictures"
         self._tb: Any = None
+        self._tensorboard = tensorboard and self.is_main
+        self._purge_step: int | None = None  # set by `begin_log`
         self._lock: IO[str] | None = None
         if self.is_main:
             make_output_dir(self.path)
@@ -93,16 +99,33 @@ class RunDir:
                 make_output_dir(folder)
             for stale in remove_stale_temps(self.checkpoints):
                 log.info("removed %s, left by a checkpoint write that was killed", stale)
-            if tensorboard:
-                from torch.utils.tensorboard import SummaryWriter
-
-                self._tb = SummaryWriter(str(self.path / "tb"))
 
     def save_config(self, cfg: Any) -> None:
         if not self.is_main:
             return
         versions = f"# saip git {_git_sha()}, torch {torch.__version__}, python {sys.version.split()[0]}\n"
         (self.path / "config.yaml").write_text(versions + to_yaml(cfg))
+
+    def begin_log(self, resumed_step: int | None) -> None:
+        """Make the run record hold exactly the steps before this process's first: up to
+        `resumed_step` when resuming, nothing on a fresh start.
+
+        A killed run leaves rows (and TensorBoard events) past its last checkpoint, and maybe a
+        partial last line: `log.jsonl` is rewritten atomically, TensorBoard purges the rest."""
+        if not self.is_main:
+            return
+        keep = -1 if resumed_step is None else resumed_step
+        kept = [json.dumps(r) + "\n" for r in self.read_log() if r.get("step", 0) <= keep]
+        write_text_atomic(self.path / "log.jsonl", "".join(kept))
+        self._purge_step = keep + 1
+
+    def _writer(self) -> Any:
+        """The TensorBoard writer, opened on first use (after `begin_log` set the purge step)."""
+        if self._tb is None and self._tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(str(self.path / "tb"), purge_step=self._purge_step)
+        return self._tb
 
     def log(self, record: dict[str, Any], *, step: int) -> None:
         """Append one JSON object to `log.jsonl` and mirror scalars to TensorBoard."""
@@ -111,25 +134,25 @@ class RunDir:
         record = {"step": step, **{k: _plain(v) for k, v in record.items()}}
         with open(self.path / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
-        if self._tb is not None:
+        writer = self._writer()
+        if writer is not None:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
-                    self._tb.add_scalar(key, value, step)
-
-    def truncate_log(self, after_step: int) -> None:
-        """Drop log lines past `after_step`: a resumed run rewrites the steps the checkpoint lost."""
-        path = self.path / "log.jsonl"
-        if not self.is_main or not path.exists():
-            return
-        lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
-        kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= after_step]
-        path.write_text("".join(ln + "\n" for ln in kept))
+                    writer.add_scalar(key, value, step)
 
     def read_log(self) -> list[dict[str, Any]]:
+        """The log's rows; a line that is not JSON (cut short by a kill mid-write) is skipped."""
         path = self.path / "log.jsonl"
         if not path.exists():
             return []
-        return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+        records = []
+        for line in path.read_text().splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if line.strip():
+                    log.warning("%s: skipping a line that is not JSON: %.60s", path, line)
+        return records
 
     def write_json(self, name: str, data: Any) -> Path:
         path = self.path / name

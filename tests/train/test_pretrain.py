@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from saip.train.rundir import RunDir
 
 pytestmark = pytest.mark.slow
 
+TIMING = {"img_per_s"}  # the only logged values that depend on the machine's speed
 LOSSES = ("loss_csm", "loss_attn", "loss_csr", "loss_css_inst", "loss_css_roi")
 
 
@@ -100,21 +102,54 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
     )
 
 
-def test_resume_matches_uninterrupted_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
-    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
-    assert pretrain(straight, tiny_overrides, "--max-steps", "6") == 0
-    assert pretrain(resumed, tiny_overrides, "--max-steps", "3") == 0
-    assert pretrain(resumed, tiny_overrides, "--max-steps", "6", "--resume", "auto") == 0
-    a, b = read_log(straight), read_log(resumed)
-    assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6]  # steps 4-6 appended to the same log
+def assert_same_log(a: list[dict], b: list[dict]) -> None:
+    """Row by row, every key but the timing ones."""
+    assert [r["step"] for r in a] == [r["step"] for r in b]
     for ra, rb in zip(a, b, strict=True):
-        for key in LOSSES + ("loss", "lr", "momentum"):
+        assert set(ra) == set(rb), ra["step"]
+        for key in set(ra) - TIMING:
             assert ra[key] == pytest.approx(rb[key], abs=1e-5, rel=1e-5), (ra["step"], key)
+
+
+def tensorboard_scalars(out: Path, tag: str) -> list[tuple[int, float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tb"))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def test_resume_matches_uninterrupted_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    # Logged every 2 steps, checkpointed every 3: the resumed step-4 row averages steps 3 and 4.
+    overrides = [*tiny_overrides, "train.log_every=2", "train.checkpoint_every=3"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    assert pretrain(straight, overrides, "--max-steps", "6") == 0
+    # Killed during step 6: step 3's checkpoint is the newest, the log and TensorBoard hold rows
+    # past it, the last line was cut mid-write.
+    shutil.copytree(straight, killed)
+    checkpoints = killed / "checkpoints"
+    shutil.copy(checkpoints / "step_0000003.pt", checkpoints / "last.pt")
+    (checkpoints / "step_0000006.pt").unlink()
+    with open(killed / "log.jsonl", "a") as f:
+        f.write(json.dumps({"step": 5, "loss": 99.0}) + '\n{"step": 6, "lo')
+    assert pretrain(killed, overrides, "--max-steps", "6", "--resume", "auto") == 0
+    assert [r["step"] for r in read_log(killed)] == [2, 4, 6]
+    assert_same_log(read_log(straight), read_log(killed))
+    (steps, losses), (_, expected) = (
+        zip(*tensorboard_scalars(o, "loss"), strict=True) for o in (killed, straight)
+    )
+    assert steps == (2, 4, 6) and losses == pytest.approx(expected)  # purged past step 3, then rewritten
+    # Killed before its first checkpoint: the restart is a fresh run with a fresh log.
+    early = tmp_path / "early"
+    early.mkdir()
+    (early / "log.jsonl").write_text('{"step": 1, "loss": 9}\n{"step": 2, "loss": 9}\n{"st')
+    assert pretrain(early, overrides, "--max-steps", "2", "--resume", "auto") == 0
+    assert_same_log(read_log(straight)[:1], read_log(early))
     # Across an epoch boundary (6 steps per epoch here) the data position is restored too.
-    assert pretrain(resumed, tiny_overrides, "--max-steps", "8", "--resume", "auto") == 0
-    assert pretrain(straight, tiny_overrides, "--max-steps", "8", "--resume", "auto") == 0
-    assert read_log(resumed)[-1]["loss"] == pytest.approx(read_log(straight)[-1]["loss"], abs=1e-5)
-    assert json.loads((resumed / "summary.json").read_text())["images_seen"] == 32
+    assert pretrain(killed, overrides, "--max-steps", "8", "--resume", "auto") == 0
+    assert pretrain(straight, overrides, "--max-steps", "8", "--resume", "auto") == 0
+    assert_same_log(read_log(straight), read_log(killed))
+    assert json.loads((killed / "summary.json").read_text())["images_seen"] == 32
 
 
 @pytest.mark.parametrize("enabled", [("csm",), ("csr",), ("css",), ("csm", "css"), ("csr", "css")])

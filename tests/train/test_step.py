@@ -10,7 +10,7 @@ import torch
 from saip.config import PretrainConfig, load_config
 from saip.data.pipeline import build_pretrain_loader
 from saip.train.checkpoint import load_checkpoint
-from saip.train.loop import Counters, Dist, build_context, restore, save_checkpoint
+from saip.train.loop import Counters, Dist, Window, build_context, restore, save_checkpoint
 from saip.train.rundir import RunDir
 from saip.train.step import rescale, round_to_patch, step_generator, train_step
 
@@ -81,12 +81,12 @@ def test_restore_onto_another_device_keeps_rng_states_on_cpu(
     run = RunDir(tmp_path, tensorboard=False)
     trained = build_context(cfg, torch.device("cpu"), Dist())
     train_step(trained, list(build_pretrain_loader(cfg))[:1], 0, momentum=0.9, seed=0)
-    save_checkpoint(run, trained, 4, 6, Counters(images_seen=16))
+    save_checkpoint(run, trained, 4, 6, Counters(images_seen=16), Window({"loss": 1.5}, steps=1))
     expected = torch.rand(3)  # the draws right after the checkpoint
     torch.manual_seed(123)
     ctx = build_context(cfg, torch.device("meta"), Dist())
-    step, counters = restore(ctx, load_checkpoint(run.checkpoints / "last.pt"))
-    assert (step, counters.images_seen) == (4, 16)
+    step, counters, window = restore(ctx, load_checkpoint(run.checkpoints / "last.pt"))
+    assert (step, counters.images_seen, window.sums, window.steps) == (4, 16, {"loss": 1.5}, 1)
     assert torch.equal(torch.rand(3), expected)
     assert ctx.center.center.device.type == "meta"
     moments = [s["exp_avg"] for s in ctx.optimizer.state.values()]
