@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+from saip.errors import make_output_dir
 from saip.synth.presets import PRESETS
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def generate(
     targets = {name: out / name for name in PRESETS} if preset == "all" else {preset: out}
     for name, folder in targets.items():
         start = time.perf_counter()
-        folder.mkdir(parents=True, exist_ok=True)
+        make_output_dir(folder)
         PRESETS[name](folder, seed, workers, limit, scale)
         log.info("synth %s: wrote %s in %.1f s", name, folder, time.perf_counter() - start)
     return out

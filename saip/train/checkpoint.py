@@ -8,6 +8,7 @@ stored as tensors and lists.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from saip.errors import DiskFullError
 
 TMP_SUFFIX = ".tmp"  # temporary files are `.<name>.<random>.tmp` beside their target
 
@@ -41,8 +44,12 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(
+                f"no space left on the device writing {path}; the previous {path.name}, if any, is intact"
+            ) from err
         raise
     return path
 
