@@ -140,6 +140,7 @@ def _evaluator(sets: ReidSets, cfg: ReidConfig, device: torch.device) -> Evaluat
 
 
 def _frozen_model(backbone: Backbone, sets: ReidSets, cfg: ReidConfig, device: torch.device) -> nn.Module:
+    """The backbone, standardised by training-set statistics with `reid.bnneck`."""
     if not cfg.reid.bnneck:
         return backbone
     backbone.to(device).eval()
@@ -192,16 +193,11 @@ def run(args: argparse.Namespace) -> int:
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"unknown ReID protocol {cfg.protocol!r}; known: {', '.join(PROTOCOLS)}")
     device = select_device(cfg.train.device)
-    sets = read_reid(cfg.data, cfg.format)
-    log.info(
-        "%s: %d train images (%d ids), %d query, %d gallery",
-        cfg.data,
-        len(sets.train),
-        sets.train.num_ids,
-        len(sets.query),
-        len(sets.gallery),
-    )
     finetune = cfg.protocol == "finetune"
+    sets = read_reid(cfg.data, cfg.format, train=finetune or cfg.reid.bnneck)  # frozen: no train split
+    log.info("%s: %d query, %d gallery images", cfg.data, len(sets.query), len(sets.gallery))
+    if sets.train is not None:
+        log.info("%s: %d train images (%d ids)", cfg.data, len(sets.train), sets.train.num_ids)
     backbone = load_eval_backbone(cfg.model, finetune=finetune)
     evaluate = _evaluator(sets, cfg, device)
     parts = _finetune_parts(backbone, sets, cfg, evaluate) if finetune else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +52,18 @@ def test_frozen_end_to_end(market_root, tmp_path) -> None:
     assert again == pytest.approx(metrics)  # the saved features are the ones the metrics came from
     assert (f["gallery_pids"] == -1).any() and (f["gallery_pids"] == 0).any()
     assert (out / "config.yaml").is_file() and (out / "pictures" / "reid_ranking.png").is_file()
+
+
+@pytest.mark.slow
+def test_frozen_without_bnneck_needs_no_train_split(market_root, tmp_path, caplog) -> None:
+    """Only fine-tuning and the BN-neck statistics read bounding_box_train/."""
+    data = tmp_path / "market"
+    shutil.copytree(market_root, data, ignore=shutil.ignore_patterns("bounding_box_train"))
+    argv = ["eval", "reid", "--data", str(data), "reid.flip_test=false", "reid.picture_queries=0", *TINY]
+    assert main([*argv, "--out", str(tmp_path / "frozen")]) == 0
+    assert set(json.loads((tmp_path / "frozen" / "metrics.json").read_text())) == KEYS
+    assert main([*argv, "--out", str(tmp_path / "bnneck"), "reid.bnneck=true"]) == 2
+    assert "missing bounding_box_train/" in caplog.text
 
 
 @pytest.mark.slow

@@ -71,6 +71,22 @@ def test_msmt17_lists(tmp_path) -> None:
         read_reid(tmp_path, "msmt17")
 
 
+def test_train_split_is_read_only_when_asked_for(tmp_path) -> None:
+    _touch_images(tmp_path / "market" / "query", ["0003_c3s1_000001_00.jpg"])
+    _touch_images(tmp_path / "market" / "bounding_box_test", ["0003_c1s1_000001_00.jpg"])
+    sets = read_reid(tmp_path / "market", "market1501", train=False)
+    assert sets.train is None and len(sets.query) == len(sets.gallery) == 1
+    with pytest.raises(FileNotFoundError, match="missing bounding_box_train/"):
+        read_reid(tmp_path / "market", "market1501")
+    msmt = tmp_path / "msmt"
+    _touch_images(msmt / "test" / "0000", ["0000_000_05_0303morning_0001_0.jpg"])
+    for split in ("query", "gallery"):
+        (msmt / f"list_{split}.txt").write_text("0000/0000_000_05_0303morning_0001_0.jpg 0\n")
+    assert read_reid(msmt, "msmt17", train=False).train is None
+    with pytest.raises(FileNotFoundError, match="missing train, list_train.txt, list_val.txt"):
+        read_reid(msmt, "msmt17")
+
+
 @pytest.mark.parametrize(("size", "pad"), [((256, 128), 10), ((128, 64), 5), ((64, 32), 2), ((16, 8), 1)])
 def test_train_pad_scales_with_height(size: tuple[int, int], pad: int) -> None:
     """The recipe's 10 px at 256 px height, scaled, so a small input is not shifted by a third."""

@@ -48,9 +48,9 @@ class ReidList:
 
 @dataclass
 class ReidSets:
-    train: ReidList
     query: ReidList
     gallery: ReidList
+    train: ReidList | None = None  # None: not read (a protocol that never trains or standardises)
 
 
 def read_market_folder(folder: Path) -> ReidList:
@@ -103,25 +103,27 @@ def _read_msmt_list(list_file: Path, image_dir: Path) -> ReidList:
     return ReidList(paths, np.array(pids, dtype=np.int64), np.array(camids, dtype=np.int64))
 
 
-def read_msmt17(root: str | Path) -> dict[str, ReidList]:
+def read_msmt17(
+    root: str | Path, splits: tuple[str, ...] = ("train", "query", "gallery")
+) -> dict[str, ReidList]:
     root = Path(root)
     train_dir, test_dir = root / "train", root / "test"
-    if not train_dir.is_dir() and (root / "mask_train_v2").is_dir():
+    if not test_dir.is_dir() and (root / "mask_test_v2").is_dir():
         train_dir, test_dir = root / "mask_train_v2", root / "mask_test_v2"
-    needed = [train_dir, test_dir] + [root / f"list_{s}.txt" for s in ("train", "val", "query", "gallery")]
+    lists = [*(["train", "val"] if "train" in splits else []), "query", "gallery"]
+    needed = [train_dir] if "train" in splits else []
+    needed += [test_dir] + [root / f"list_{s}.txt" for s in lists]
     missing = [p.name for p in needed if not p.exists()]
     if missing:
         raise FileNotFoundError(f"{root} is not in the MSMT17 layout: missing {', '.join(missing)}")
-    train, val = (_read_msmt_list(root / f"list_{s}.txt", train_dir) for s in ("train", "val"))
-    sets = {
-        "train": ReidList(
+    sets = {s: _read_msmt_list(root / f"list_{s}.txt", test_dir) for s in ("query", "gallery")}
+    if "train" in splits:
+        train, val = (_read_msmt_list(root / f"list_{s}.txt", train_dir) for s in ("train", "val"))
+        sets["train"] = ReidList(
             train.paths + val.paths,
             np.concatenate([train.pids, val.pids]),
             np.concatenate([train.camids, val.camids]),
-        ),
-        "query": _read_msmt_list(root / "list_query.txt", test_dir),
-        "gallery": _read_msmt_list(root / "list_gallery.txt", test_dir),
-    }
+        )
     absent = [str(p) for s in sets.values() for p in s.paths[:1] if not p.is_file()]
     if absent:
         raise FileNotFoundError(f"MSMT17 list files name images that are not there, e.g. {absent[0]}")
@@ -131,13 +133,15 @@ def read_msmt17(root: str | Path) -> dict[str, ReidList]:
 READERS = {"market1501": read_market1501, "msmt17": read_msmt17}
 
 
-def read_reid(root: str | Path, fmt: str = "market1501") -> ReidSets:
-    """All three splits of a ReID dataset; raises naming what is missing when the layout is wrong."""
+def read_reid(root: str | Path, fmt: str = "market1501", *, train: bool = True) -> ReidSets:
+    """Query, gallery and (when `train`) the training split of a ReID dataset; raises naming what
+    is missing when the layout is wrong. Only the splits asked for need to exist."""
     if fmt not in READERS:
         raise ValueError(f"unknown ReID format {fmt!r}; known: {', '.join(READERS)}")
     if not Path(root).is_dir():
         raise FileNotFoundError(f"dataset root not found: {root}")
-    return ReidSets(**READERS[fmt](root))
+    splits = ("train", "query", "gallery") if train else ("query", "gallery")
+    return ReidSets(**READERS[fmt](root, splits))
 
 
 class ReidImages(Dataset):
