@@ -50,7 +50,14 @@ from tqdm import tqdm
 
 from saip.tasks.config import EvalConfig
 from saip.tasks.optim import Schedule, build_optimizer
-from saip.train.checkpoint import load_checkpoint, prune_checkpoints, rng_state, save_atomic, set_rng_state
+from saip.train.checkpoint import (
+    link_atomic,
+    load_checkpoint,
+    prune_checkpoints,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -138,8 +145,7 @@ def _save(run: RunDir, model: nn.Module, optimizer: torch.optim.Optimizer, step:
         "step": step,
         "rng": rng_state(),
     }
-    save_atomic(state, run.checkpoints / f"step_{step:07d}.pt")
-    save_atomic(state, run.checkpoints / "last.pt")
+    link_atomic(save_atomic(state, run.checkpoints / "last.pt"), run.checkpoints / f"step_{step:07d}.pt")
     prune_checkpoints(run.checkpoints, keep)
 
 

@@ -12,9 +12,11 @@ import errno
 import os
 import pickle
 import random
+import secrets
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -45,13 +47,39 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException as err:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFullError(
-                f"no space left on the device writing {path}; the previous {path.name}, if any, is intact"
-            ) from err
-        raise
+        _failed(err, Path(tmp), path)
     return path
+
+
+def _failed(err: BaseException, tmp: Path, path: Path) -> NoReturn:
+    """Remove the temporary file of a failed write; a full disk becomes a one-line error."""
+    tmp.unlink(missing_ok=True)
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(
+            f"no space left on the device writing {path}; the previous {path.name}, if any, is intact"
+        ) from err
+    raise err
+
+
+def link_atomic(src: str | Path, dst: str | Path) -> Path:
+    """Make `dst` a second name of `src`'s file, replacing `dst` atomically.
+
+    A hard link: the same state is not serialised and written twice. Safe because checkpoints are
+    never written in place (`save_atomic` renames a new file over its target). Where the filesystem
+    has no hard links, a copy."""
+    src, dst = Path(src), Path(dst)
+    tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(6)}{TMP_SUFFIX}")
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:  # EPERM, EXDEV, ENOTSUP: no hard links here
+            shutil.copyfile(src, tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+        os.replace(tmp, dst)
+    except BaseException as err:
+        _failed(err, tmp, dst)
+    return dst
 
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:

@@ -286,9 +286,9 @@ def save_checkpoint(
         "backbone": ctx.cfg.model.backbone,
         "img_size": list(ctx.cfg.model.img_size),
     }
-    ckpt_io.save_atomic(state, run.checkpoints / "last.pt")
+    last = ckpt_io.save_atomic(state, run.checkpoints / "last.pt")
     if step % ctx.cfg.train.checkpoint_every == 0:
-        ckpt_io.save_atomic(state, run.checkpoints / f"step_{step:07d}.pt")
+        ckpt_io.link_atomic(last, run.checkpoints / f"step_{step:07d}.pt")
         ckpt_io.prune_checkpoints(run.checkpoints, ctx.cfg.train.keep_checkpoints)
 
 

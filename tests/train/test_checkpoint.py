@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import random
@@ -86,3 +87,21 @@ def test_run_start_removes_stale_temporary_files(tmp_path: Path) -> None:
         (folder / name).write_bytes(b"x")
     RunDir(tmp_path, tensorboard=False)
     assert sorted(p.name for p in folder.iterdir()) == ["last.pt", "notes.tmp"]
+
+
+def test_link_shares_the_file_and_falls_back_to_a_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    last = ck.save_atomic({"step": 4, "w": torch.ones(3)}, tmp_path / "last.pt")
+    ck.save_atomic({"step": 2}, tmp_path / "step_0000004.pt")  # a stale file of that name is replaced
+    linked = ck.link_atomic(last, tmp_path / "step_0000004.pt")
+    assert linked.stat().st_ino == last.stat().st_ino  # written once
+    assert ck.load_checkpoint(linked)["step"] == ck.load_checkpoint(last)["step"] == 4
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "hard links not supported")
+
+    monkeypatch.setattr(ck.os, "link", no_links)
+    copied = ck.link_atomic(last, tmp_path / "step_0000006.pt")
+    assert copied.stat().st_ino != last.stat().st_ino and ck.load_checkpoint(copied)["step"] == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt", "step_0000004.pt", "step_0000006.pt"]

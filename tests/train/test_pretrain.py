@@ -288,7 +288,12 @@ def test_resume_auto_falls_back_past_unreadable_checkpoints(
     out = tmp_path / "run"
     assert pretrain(out, tiny_overrides, "--max-steps", "4") == 0
     checkpoints = out / "checkpoints"
-    (checkpoints / "last.pt").write_bytes((checkpoints / "last.pt").read_bytes()[:1000])  # truncated
+    last, step_4 = checkpoints / "last.pt", checkpoints / "step_0000004.pt"
+    assert last.stat().st_ino == step_4.stat().st_ino  # the final state is written once, linked
+    assert load_checkpoint(last)["step"] == load_checkpoint(step_4)["step"] == 4
+    data = last.read_bytes()
+    last.unlink()  # not in place: that would cut step_0000004.pt too, the same file
+    last.write_bytes(data[:1000])  # truncated
     (checkpoints / "step_0000004.pt").write_bytes(b"")  # zero bytes
     assert pretrain(out, tiny_overrides, "--max-steps", "5", "--resume", "auto") == 0
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
