@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from saip.config import ConfigError
-from saip.errors import UserError
+from saip.errors import DISK_FULL, UserError
 
 # Subcommand -> module exposing `add_arguments(parser)` and `run(args) -> int`. Imported lazily so
 # `saip synth` never pays for torch-heavy imports it does not need.
@@ -79,6 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UserError, ConfigError, FileNotFoundError, ValueError) as err:
         log.error("%s", err, exc_info=log.isEnabledFor(logging.DEBUG))  # --verbose: the traceback too
         return getattr(err, "exit_code", 2)
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        log.error(
+            "no space left on the device: %s", err.filename or err, exc_info=log.isEnabledFor(logging.DEBUG)
+        )
+        return 2
     except KeyboardInterrupt:
         log.error("interrupted; the last checkpoint is intact (--resume auto)")
         return 130

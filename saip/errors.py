@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # OSError errnos of a full disk or an exhausted quota
 
 
 class UserError(Exception):

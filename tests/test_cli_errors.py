@@ -80,6 +80,19 @@ def test_a_bug_keeps_its_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         main(["synth", "--preset", "reid", "--out", str(tmp_path / "out")])
 
 
+def test_disk_full_anywhere_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import saip.synth.cli
+
+    def full(*args: object, **kwargs: object) -> Path:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(tmp_path / "out" / "x.jpg"))
+
+    monkeypatch.setattr(saip.synth.cli, "generate", full)
+    assert main(["synth", "--preset", "reid", "--out", str(tmp_path / "out")]) == 2
+    assert _errors(caplog) == [f"no space left on the device: {tmp_path / 'out' / 'x.jpg'}"]
+
+
 @pytest.mark.slow
 def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_last_pt(
     tmp_path: Path,

@@ -8,7 +8,6 @@ stored as tensors and lists.
 
 from __future__ import annotations
 
-import errno
 import os
 import pickle
 import random
@@ -21,7 +20,7 @@ from typing import Any, NoReturn
 import numpy as np
 import torch
 
-from saip.errors import DiskFullError
+from saip.errors import DISK_FULL, DiskFullError
 
 TMP_SUFFIX = ".tmp"  # temporary files are `.<name>.<random>.tmp` beside their target
 
@@ -54,7 +53,7 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
 def _failed(err: BaseException, tmp: Path, path: Path) -> NoReturn:
     """Remove the temporary file of a failed write; a full disk becomes a one-line error."""
     tmp.unlink(missing_ok=True)
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+    if isinstance(err, OSError) and err.errno in DISK_FULL:
         raise DiskFullError(
             f"no space left on the device writing {path}; the previous {path.name}, if any, is intact"
         ) from err
