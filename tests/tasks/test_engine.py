@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from saip.config import load_config
+from saip.errors import RunDirBusy
 from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import EvalConfig
 from saip.tasks.data.samplers import pk_batches, shuffled_batches
@@ -120,6 +121,20 @@ def test_no_metrics_when_evaluation_fails(tmp_path) -> None:
     with pytest.raises(RuntimeError, match="evaluation crashed"):
         run_task(_toy_parts(cfg, fail_eval=True), cfg, run, device=torch.device("cpu"))
     assert not (run.path / "metrics.json").exists()
+
+
+def test_eval_run_directory_has_one_writer(tmp_path) -> None:
+    cfg = _cfg(tmp_path)
+    run = open_run(cfg)
+    with pytest.raises(RunDirBusy, match="in use by another run"):
+        open_run(cfg)
+    (run.path / "log.jsonl").write_text('{"step": 3, "loss": 1.0}\n')  # a killed run's row
+    parts = TaskParts(model=nn.Linear(1, 1), evaluate=lambda m, r: {"mAP": 0.5})
+    run_task(parts, cfg, run, device=torch.device("cpu"), train=False)  # closes the run
+    assert [json.loads(line) for line in (run.path / "log.jsonl").read_text().splitlines()] == [
+        {"step": 0, "eval_mAP": 0.5}
+    ]
+    open_run(cfg).close()
 
 
 @pytest.mark.parametrize("bad", [95.2, float("nan"), [0.5, -0.1]])
