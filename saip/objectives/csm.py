@@ -9,6 +9,8 @@ All math is float32, whatever dtype (bf16 under autocast) the logits arrive in.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -94,24 +96,30 @@ def sinkhorn_knopp(teacher_logits: Tensor, temp: float, iterations: int = 3) -> 
         raise ValueError(f"teacher temperature must be > 0, got {temp}")
     if teacher_logits.dim() != 2:
         raise ValueError(f"teacher_logits must be [N, K], got {tuple(teacher_logits.shape)}")
-    logits = teacher_logits.float() / temp
-    q = torch.exp(logits - logits.max()).t()  # [K, N]; one shift for all: rescaling cancels it
-    count = torch.tensor(float(q.shape[1]), device=q.device)
+    # In log space: exp(t / temp) at a low temperature spans more than float32 holds, so samples
+    # whose best prototype is far below the batch's best would underflow to all zeros (0 / 0).
+    log_q = (teacher_logits.float() / temp).t()  # [K, N]
     distributed = dist.is_available() and dist.is_initialized()
+    count = torch.tensor(float(log_q.shape[1]), device=log_q.device)
     if distributed:
         dist.all_reduce(count)
-    total = q.sum()
-    if distributed:
-        dist.all_reduce(total)
-    q /= total
-    k = q.shape[0]
+    log_q = log_q - _logsumexp_over_samples(log_q, distributed).logsumexp(dim=0)
+    log_k, log_count = math.log(log_q.shape[0]), torch.log(count)
     for _ in range(iterations):
-        per_prototype = q.sum(dim=1, keepdim=True)
-        if distributed:
-            dist.all_reduce(per_prototype)
-        q /= per_prototype * k
-        q /= q.sum(dim=0, keepdim=True) * count
-    return (q * count).t()
+        log_q = log_q - (_logsumexp_over_samples(log_q, distributed) + log_k)
+        log_q = log_q - (log_q.logsumexp(dim=0, keepdim=True) + log_count)
+    return (log_q + log_count).exp().t()
+
+
+def _logsumexp_over_samples(log_q: Tensor, distributed: bool) -> Tensor:
+    """[K, 1] log of each prototype's total mass over the samples of every rank."""
+    if not distributed:
+        return log_q.logsumexp(dim=1, keepdim=True)
+    peak = log_q.amax(dim=1, keepdim=True)
+    dist.all_reduce(peak, op=dist.ReduceOp.MAX)
+    mass = (log_q - peak).exp().sum(dim=1, keepdim=True)
+    dist.all_reduce(mass)
+    return peak + mass.log()
 
 
 def koleo_loss(features: Tensor, eps: float = 1e-8) -> Tensor:

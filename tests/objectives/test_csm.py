@@ -180,6 +180,24 @@ def test_sinkhorn_equipartition_hand_checked() -> None:
         sinkhorn_knopp(logits, 0.0)
 
 
+def test_sinkhorn_at_low_temperature_stays_finite_and_matches_plain_rescaling() -> None:
+    from saip.objectives.csm import sinkhorn_knopp
+
+    # Same rounds as the plain (exp-domain) algorithm, in float64 where it does not underflow.
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    q = (logits.double() / 0.1).exp().t()
+    q /= q.sum()
+    for _ in range(3):
+        q /= q.sum(dim=1, keepdim=True) * 4
+        q /= q.sum(dim=0, keepdim=True) * 6
+    torch.testing.assert_close(sinkhorn_knopp(logits, 0.1), (q * 6).t().float())
+    # At 0.005 a sample whose best cosine is 1.9 below the batch's best is exp(-380) = 0 in
+    # float32: the plain algorithm gives 0 / 0 there; the log-space one a proper assignment.
+    q = sinkhorn_knopp(torch.tensor([[1.0, 0.9], [-1.0, -0.9]]), temp=0.005)
+    assert torch.isfinite(q).all()
+    torch.testing.assert_close(q.sum(1), torch.ones(2))
+
+
 def test_koleo_hand_computed() -> None:
     from saip.objectives.csm import koleo_loss
 
