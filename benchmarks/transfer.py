@@ -349,13 +349,9 @@ class Study:
                 if (out / "metrics.json").is_file():
                     continue
                 ns = argparse.Namespace(
-                    steps=self.args.synth_steps,
-                    init="none",
-                    device="cpu",
-                    seed=seed,
-                    backbone=self.args.backbone,
+                    steps=self.args.synth_steps, init="none", device="cpu", backbone=self.args.backbone
                 )
-                argv = eval_argv(task, spec.cheap, data, out, ns)
+                argv = eval_argv(task, spec.cheap, data, out, ns, seed)
                 argv[argv.index("--weights") + 1] = self.weights(name, seed)
                 if task in OWN_SIZE_TASKS:  # person crops: the arm's own input size
                     argv.append(f"model.img_size=[{self.size[0]},{self.size[1]}]")

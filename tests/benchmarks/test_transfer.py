@@ -63,6 +63,9 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
             "--full-arms",
             "saip",
             "--synth-tasks",
+            "attributes",
+            "--synth-steps",
+            "2",
             "--backbone",
             "vit_micro",
             "--img-size",
@@ -92,5 +95,8 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
             row = table[name][key]
             assert 0 < row["low"] <= row["mAP"] <= row["high"] <= 1, (name, key, row)
     assert "frozen_mid" not in table["pixels"] and 0 < table["pixels"]["frozen_cls"]["mAP"] <= 1
+    for name in ("random", "saip", "csm"):  # the synthetic task ran with each model arm's backbone
+        assert 0 <= table[name]["synthetic"]["attributes_mA"] <= 1
     text = (work / "transfer.md").read_text()
+
     assert "| saip |" in text and "| pixels |" in text and (work / "transfer.png").is_file()
