@@ -395,10 +395,8 @@ def write_outputs(work: Path, table: dict[str, dict[str, Any]], meta: dict[str, 
             "",
             f"`{meta['command']}`",
             "",
-            f"Machine: {meta['machine']}. Budget: {meta['minutes']} min per arm = {meta['steps']} steps "
-            f"({meta['seconds_per_step']:.2f} s per full SAIP step); ablations {meta['ablation_minutes']} min = "
-            f"{meta['ablation_steps']} steps. mAP on pku-reid query vs bounding_box_test (Market-1501 "
-            "protocol), mean over runs, [95 % bootstrap-over-queries interval], n runs.",
+            f"Machine: {meta['machine']}. {_budget(meta)} mAP on pku-reid query vs bounding_box_test "
+            "(Market-1501 protocol), mean over runs, [95 % bootstrap-over-queries interval], n runs.",
             "",
             *lines,
             "",
@@ -406,6 +404,15 @@ def write_outputs(work: Path, table: dict[str, dict[str, Any]], meta: dict[str, 
     )
     (work / "transfer.md").write_text(text)
     _bar_chart(work / "transfer.png", table, columns)
+
+
+def _budget(meta: dict[str, Any]) -> str:
+    if not meta["seconds_per_step"]:  # --steps: no timing
+        return f"Budget: {meta['steps']} steps per arm (--steps)."
+    return (
+        f"Budget: {meta['minutes']} min per arm = {meta['steps']} steps ({meta['seconds_per_step']:.2f} s "
+        f"per full SAIP step); ablations {meta['ablation_minutes']} min = {meta['ablation_steps']} steps."
+    )
 
 
 def _bar_chart(path: Path, table: dict[str, dict[str, Any]], columns: list[tuple[str, str]]) -> None:
