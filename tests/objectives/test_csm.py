@@ -205,7 +205,7 @@ def test_koleo_hand_computed() -> None:
     # e2 <-> the diagonal, at chord distance sqrt(2 - sqrt 2).
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], requires_grad=True)
     d = math.sqrt(2 - math.sqrt(2))
-    assert float(koleo_loss(x)) == pytest.approx(-math.log(d), abs=1e-5)
+    assert koleo_loss(x).item() == pytest.approx(-math.log(d), abs=1e-5)
     koleo_loss(x).backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     # Spread-out features score lower than bunched ones.
