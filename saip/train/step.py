@@ -2,7 +2,7 @@
 
 1. schedules at the global optimizer step (lr, teacher momentum) are applied by the caller;
 2. per micro-batch: batch-level randomness (cross-scale factors, CSR mask) from a generator seeded
-   by (seed, step, micro-batch), teacher forward under no_grad, student forward over views grouped
+   by (seed, step, rank x accumulation + micro-batch), teacher forward under no_grad, student forward over views grouped
    by (H, W), named losses, weighted sum, scaled backward;
 3. on the last micro-batch only: a non-finite check across ranks, clipping, the optimizer step,
    then the CSM centre update (mean of the micro-batches' teacher logit means) and the EMA update
@@ -203,6 +203,10 @@ def loss_weights(cfg: PretrainConfig) -> dict[str, float]:
     }
 
 
+def _rank() -> int:
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
 def _all_finite(value: Tensor, device: torch.device) -> bool:
     flag = torch.tensor([0.0 if bool(torch.isfinite(value)) else 1.0], device=device)
     if dist.is_available() and dist.is_initialized():
@@ -292,7 +296,9 @@ def train_step(
             if is_last or not hasattr(ctx.student, "no_sync")
             else ctx.student.no_sync()
         )
-        gen = step_generator(seed, step, micro)
+        # Ranks draw disjoint streams: rank r's micro-batch m is micro-batch r * accum + m of one
+        # process that accumulates the ranks' shards (the same masks and factors).
+        gen = step_generator(seed, step, _rank() * len(micro_batches) + micro)
         with sync:
             with _autocast(ctx):
                 inputs, scene, mask = make_inputs(ctx, batch, gen)

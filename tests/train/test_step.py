@@ -9,6 +9,7 @@ import torch
 
 from saip.config import PretrainConfig, load_config
 from saip.data.pipeline import build_pretrain_loader
+from saip.train import step as step_module
 from saip.train.checkpoint import load_checkpoint
 from saip.train.loop import Counters, Dist, Window, build_context, restore, save_checkpoint
 from saip.train.rundir import RunDir
@@ -32,6 +33,27 @@ def test_step_generator_is_a_function_of_step() -> None:
     a = torch.rand(3, generator=step_generator(0, 5, 1))
     assert torch.equal(a, torch.rand(3, generator=step_generator(0, 5, 1)))
     assert not torch.equal(a, torch.rand(3, generator=step_generator(0, 6, 1)))
+
+
+def test_ranks_draw_the_streams_of_accumulated_micro_batches(
+    tiny_overrides: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rank r with accumulation A draws micro-batch r * A + m's stream, so 2 ranks x 1 micro-batch
+    see the CSR masks of 1 process x 2 micro-batches (not the same mask twice)."""
+    drawn: list[int] = []
+    real = step_module.step_generator
+    monkeypatch.setattr(step_module, "step_generator", lambda s, t, m: drawn.append(m) or real(s, t, m))
+
+    def run(rank: int, accum: int) -> None:
+        cfg = load_config(PretrainConfig, None, [*tiny_overrides, f"train.accum_steps={accum}"])
+        ctx = build_context(cfg, torch.device("cpu"), Dist())
+        monkeypatch.setattr(step_module, "_rank", lambda: rank)
+        train_step(ctx, list(build_pretrain_loader(cfg))[:accum], 0, momentum=0.9, seed=0)
+
+    run(rank=0, accum=2)
+    run(rank=1, accum=1)
+    run(rank=1, accum=2)
+    assert drawn == [0, 1, 1, 2, 3]
 
 
 def test_ema_updates_once_per_optimizer_step_with_accumulation(tiny_overrides: list[str]) -> None:
