@@ -368,7 +368,8 @@ class Study:
 
 def _summary_row(aps: np.ndarray) -> dict[str, float]:
     mean, low, high = bootstrap(aps)
-    return {"mAP": mean, "low": low, "high": high, "runs": int(aps.shape[0])}
+    per_run = [round(float(x), 4) for x in aps.mean(axis=1)]
+    return {"mAP": mean, "low": low, "high": high, "runs": int(aps.shape[0]), "per_run": per_run}
 
 
 def write_outputs(work: Path, table: dict[str, dict[str, Any]], meta: dict[str, Any]) -> None:
@@ -389,6 +390,12 @@ def write_outputs(work: Path, table: dict[str, dict[str, Any]], meta: dict[str, 
             cells.append(f"{r['mAP']:.3f} [{r['low']:.3f}, {r['high']:.3f}] (n={r['runs']})" if r else "-")
         cells += [f"{row['synthetic'][s]:.3f}" if s in row.get("synthetic", {}) else "-" for s in synth]
         lines.append("| " + " | ".join(cells) + " |")
+    per_run = [
+        f"- {name}, {label}: " + " / ".join(f"{x:.3f}" for x in row[key]["per_run"])
+        for name, row in table.items()
+        for key, label in columns
+        if key in row and row[key]["runs"] > 1
+    ]
     text = "\n".join(
         [
             "# Transfer study",
@@ -399,6 +406,10 @@ def write_outputs(work: Path, table: dict[str, dict[str, Any]], meta: dict[str, 
             "(Market-1501 protocol), mean over runs, [95 % bootstrap-over-queries interval], n runs.",
             "",
             *lines,
+            "",
+            "mAP of each run (seeds in order):",
+            "",
+            *per_run,
             "",
         ]
     )

@@ -326,9 +326,10 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         counters, window, step, last_good = Counters(), Window(), 0, None
         resume_from = load_resume(run, args.resume)
         if resume_from is not None:
-            step, counters, window = restore(ctx, resume_from[1])
+            path, state = resume_from
+            step, counters, window = restore(ctx, state)
             last_good = step
-            log.info("resumed from %s at step %d", resume_from[0], step)
+            log.info("resumed from %s at step %d", path, step)
         run.begin_log(last_good)  # a fresh start (None) drops a killed run's rows
         probe_set = ""
         if d.main:  # a missing probe set is an error now, not after hours; config.yaml gets its path

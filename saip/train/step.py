@@ -2,8 +2,8 @@
 
 1. schedules at the global optimizer step (lr, teacher momentum) are applied by the caller;
 2. per micro-batch: batch-level randomness (cross-scale factors, CSR mask) from a generator seeded
-   by (seed, step, rank x accumulation + micro-batch), teacher forward under no_grad, student forward over views grouped
-   by (H, W), named losses, weighted sum, scaled backward;
+   by (seed, step, rank x accumulation + micro-batch), teacher forward under no_grad, student
+   forward over views grouped by (H, W), named losses, weighted sum, scaled backward;
 3. on the last micro-batch only: a non-finite check across ranks, clipping, the optimizer step,
    then the CSM centre update (mean of the micro-batches' teacher logit means) and the EMA update
    of the expert encoder, once per optimizer step and only when the optimizer really stepped: a
@@ -203,13 +203,17 @@ def loss_weights(cfg: PretrainConfig) -> dict[str, float]:
     }
 
 
+def _distributed() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
 def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+    return dist.get_rank() if _distributed() else 0
 
 
 def _all_finite(value: Tensor, device: torch.device) -> bool:
     flag = torch.tensor([0.0 if bool(torch.isfinite(value)) else 1.0], device=device)
-    if dist.is_available() and dist.is_initialized():
+    if _distributed():
         dist.all_reduce(flag)
     return flag.item() == 0.0
 

@@ -94,6 +94,7 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
         for key in ("frozen_cls", "frozen_mid", "finetune"):
             row = table[name][key]
             assert 0 < row["low"] <= row["mAP"] <= row["high"] <= 1, (name, key, row)
+            assert np.mean(row["per_run"]) == pytest.approx(row["mAP"], abs=1e-4)
     assert "frozen_mid" not in table["pixels"] and 0 < table["pixels"]["frozen_cls"]["mAP"] <= 1
     for name in ("random", "saip", "csm"):  # the synthetic task ran with each model arm's backbone
         assert 0 <= table[name]["synthetic"]["attributes_mA"] <= 1
