@@ -5,6 +5,7 @@ Usage:
         [--config configs/transfer_cpu.yaml] [--data ../shared/data/pku-reid] [--work runs/transfer]
         [--arms random pixels histogram saip csm csr css] [--full-arms saip csm] [--finetune-seeds 2]
         [--synth-tasks attributes pose parsing] [--synth-steps 600] [--jobs 2] [--threads 1]
+        [--split test|tuning]
 
 1. Budget: `--minutes` is wall minutes per pretraining arm on this machine. The full SAIP step of
    `--config` is timed once (a few steps of a real run, with `--threads` threads), and the budget
@@ -22,7 +23,12 @@ Usage:
    with `configs/eval/reid_pku_finetune_cpu.yaml` (the same for every arm, `--finetune-seeds`
    seeds at least); the synthetic attribute, pose and parsing tasks of `synth_learnability.py` with
    the arm's backbone, under their cheap protocol (linear probe / frozen backbone), at equal steps.
-4. Output in `--work`: `transfer.md` (mean over seeds, 95 % bootstrap-over-queries interval),
+4. `--split tuning` (choose settings here, never on the test split): `--held-out` identities of
+   `DATA/bounding_box_train`, drawn with a fixed seed, leave pretraining and the fine-tune's
+   training set; their camera-1 images are the queries, their other cameras' the gallery. The
+   split is written in the Market-1501 layout to `--work/tuning-data`, and every step above runs on
+   it unchanged; pku-reid's `query`/`bounding_box_test` are not read.
+5. Output in `--work`: `transfer.md` (mean over seeds, 95 % bootstrap-over-queries interval),
    `transfer.json`, `transfer.png` (bar chart), `arms/<arm>_s<seed>/` (one pretraining run
    directory each), `finetune/`, `synth/`. Finished pieces are reused when the command is run
    again with the same budget, so arms can be added later.
@@ -35,6 +41,7 @@ import json
 import logging
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -200,8 +207,30 @@ def histogram_features(items: ReidList) -> torch.Tensor:
     return torch.from_numpy(np.stack(rows))
 
 
+def tuning_split(data: Path, out: Path, held_out: int, seed: int = 0) -> Path:
+    """A Market-1501 copy of `data/bounding_box_train` in which `held_out` identities (a seeded draw)
+    become query (camera 1) and gallery (the other cameras); the rest stay the training set."""
+    train = read_market1501(data, splits=("train",))["train"]
+    ids = np.unique(train.pids)
+    if not 0 < held_out < len(ids):
+        raise ValueError(f"--held-out must be in 1..{len(ids) - 1} ({len(ids)} identities), got {held_out}")
+    chosen = set(np.random.default_rng(seed).choice(ids, size=held_out, replace=False).tolist())
+    marker = out / "held_out.json"
+    if marker.is_file() and json.loads(marker.read_text()) == sorted(chosen):
+        return out
+    for folder in ("bounding_box_train", "query", "bounding_box_test"):
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        for old in (out / folder).iterdir():
+            old.unlink()
+    for path, pid, cam in zip(train.paths, train.pids, train.camids):
+        folder = "bounding_box_train" if pid not in chosen else "query" if cam == 0 else "bounding_box_test"
+        shutil.copyfile(path, out / folder / Path(path).name)
+    marker.write_text(json.dumps(sorted(chosen)) + "\n")
+    return out
+
+
 class Split:
-    """pku-reid's query and gallery, read once."""
+    """The evaluation's query and gallery, read once."""
 
     def __init__(self, data: Path) -> None:
         sets = read_market1501(data, splits=("query", "gallery"))
@@ -402,7 +431,7 @@ def write_outputs(work: Path, table: dict[str, dict[str, Any]], meta: dict[str, 
             "",
             f"`{meta['command']}`",
             "",
-            f"Machine: {meta['machine']}. {_budget(meta)} mAP on pku-reid query vs bounding_box_test "
+            f"Machine: {meta['machine']}. {_budget(meta)} mAP on {meta['split']} "
             "(Market-1501 protocol), mean over runs, [95 % bootstrap-over-queries interval], n runs.",
             "",
             *lines,
@@ -446,7 +475,7 @@ def _bar_chart(path: Path, table: dict[str, dict[str, Any]], columns: list[tuple
         if xs:
             ax.bar(xs, ys, width, yerr=np.array(errs).T, capsize=2, label=label)
     ax.set_xticks(range(len(names)), names, rotation=20)
-    ax.set_ylabel("mAP, pku-reid test")
+    ax.set_ylabel("mAP")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -488,6 +517,13 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     parser.add_argument(
         "--img-size", type=int, nargs=2, default=[128, 64], help="the config's model.img_size"
     )
+    parser.add_argument(
+        "--split",
+        choices=["test", "tuning"],
+        default="test",
+        help="test: pku-reid's query/bounding_box_test; tuning: identities held out of bounding_box_train",
+    )
+    parser.add_argument("--held-out", type=int, default=10, help="identities held out by --split tuning")
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time")
     parser.add_argument(
         "--threads",
@@ -503,6 +539,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     args.work.mkdir(parents=True, exist_ok=True)
+    split_name = "pku-reid query vs bounding_box_test"
+    if args.split == "tuning":
+        args.data = tuning_split(args.data, args.work / "tuning-data", args.held_out)
+        split_name = f"the tuning split ({args.held_out} identities held out of bounding_box_train)"
     start = time.perf_counter()
     per_step = seconds_per_step(args) if not args.steps else 0.0
     steps = args.steps or max(1, round(args.minutes * 60 / per_step))
@@ -541,6 +581,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, Any]]:
     meta = {
         "command": "python benchmarks/transfer.py " + shlex.join(argv if argv is not None else sys.argv[1:]),
         "machine": machine(),
+        "split": split_name,
         "minutes": args.minutes,
         "ablation_minutes": args.ablation_minutes,
         "steps": steps,
