@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from saip.errors import DISK_FULL, DiskFullError
+from saip.train.faults import fault_point
 
 TMP_SUFFIX = ".tmp"  # temporary files are `.<name>.<random>.tmp` beside their target
 
@@ -44,6 +45,7 @@ def save_atomic(obj: Any, path: str | Path) -> Path:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        fault_point("checkpoint_before_rename")
         os.replace(tmp, path)
     except BaseException as err:
         _failed(err, Path(tmp), path)

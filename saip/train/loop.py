@@ -32,6 +32,7 @@ from saip.models.teacher import ExpertEncoder
 from saip.objectives.csm import CSMCenter
 from saip.objectives.csr import CSRLoss
 from saip.train import checkpoint as ckpt_io
+from saip.train.faults import fault_point
 from saip.train.health import health_warnings
 from saip.train.optim import build_optimizer, scaled_lr
 from saip.train.pictures import save_step_pictures
@@ -392,6 +393,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                     seed=cfg.train.seed,
                     teacher_temp=teacher_temp,
                 )
+                fault_point("after_update")
                 step += 1
                 seconds = time.perf_counter() - tic
                 _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
@@ -517,6 +519,7 @@ def _finish(
         **probe_summary(records, probe_set),
         "health_warnings": warnings,
     }
+    fault_point("before_summary")
     run.write_json("summary.json", summary)
     write_report(run, prototypes=cfg.csm.out_dim if cfg.csm.enabled else None)
     log.info(

@@ -21,6 +21,7 @@ import torch
 from saip.config import to_yaml
 from saip.errors import OutputDirError, RunDirBusy, make_output_dir
 from saip.train.checkpoint import remove_stale_temps
+from saip.train.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class RunDir:
         record = {"step": step, **{k: _plain(v) for k, v in record.items()}}
         with open(self.path / "log.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
+        fault_point("after_log_row")
         writer = self._writer()
         if writer is not None:
             for key, value in record.items():
