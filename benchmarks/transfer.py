@@ -222,7 +222,7 @@ def tuning_split(data: Path, out: Path, held_out: int, seed: int = 0) -> Path:
         (out / folder).mkdir(parents=True, exist_ok=True)
         for old in (out / folder).iterdir():
             old.unlink()
-    for path, pid, cam in zip(train.paths, train.pids, train.camids):
+    for path, pid, cam in zip(train.paths, train.pids, train.camids, strict=True):
         folder = "bounding_box_train" if pid not in chosen else "query" if cam == 0 else "bounding_box_test"
         shutil.copyfile(path, out / folder / Path(path).name)
     marker.write_text(json.dumps(sorted(chosen)) + "\n")

@@ -31,6 +31,17 @@ class DiskFullError(UserError):
     """No space left while writing a file; the previous version of the file is intact."""
 
 
+class DataError(UserError):
+    """A dataset file is unreadable or malformed; the message names the file and the record."""
+
+    def __init__(self, message: str) -> None:
+        # A DataLoader worker re-raises it as DataError("Caught DataError in ...\n<traceback>"):
+        # keep the traceback's last line, the message the user needs.
+        if message.startswith("Caught DataError"):
+            message = message.rstrip().splitlines()[-1].removeprefix(f"{__name__}.DataError: ")
+        super().__init__(message)
+
+
 def make_output_dir(path: str | Path) -> Path:
     """Create `path` (and parents) and check it is writable, before any work lands in it."""
     path = Path(path)

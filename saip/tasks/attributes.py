@@ -28,6 +28,7 @@ from saip.tasks.attribute_pictures import save_attribute_picture
 from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import AttributesConfig, add_eval_arguments, load_eval_config
 from saip.tasks.data.attribute_sets import AttributeImages, AttributeSets, read_attributes
+from saip.tasks.data.checks import decode_image, scan
 from saip.tasks.data.samplers import shuffled_batches
 from saip.tasks.data.transforms import eval_transform, train_transform
 from saip.tasks.engine import TaskParts, open_run, run_task, select_device
@@ -145,6 +146,8 @@ def run(args: argparse.Namespace) -> int:
         len(sets.test.paths),
         len(sets.names),
     )
+    if args.check_data:
+        return scan(sets.train.paths + sets.test.paths, decode_image, str(cfg.data))
     backbone = load_eval_backbone(cfg.model, finetune=cfg.protocol == "finetune")
     if len(sets.train.paths) < cfg.train.batch_size:
         raise ValueError(

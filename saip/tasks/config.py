@@ -88,6 +88,11 @@ def add_eval_arguments(parser: argparse.ArgumentParser, *, formats: list[str], p
     parser.add_argument("--format", choices=formats, help=f"dataset layout (default: {formats[0]})")
     parser.add_argument("--weights", help="none | exported .safetensors | saip .pt / run dir | timm name")
     parser.add_argument("--protocol", choices=protocols, help=f"default: {protocols[0]}")
+    parser.add_argument(
+        "--check-data",
+        action="store_true",
+        help="scan the whole dataset (every image decodes, every label in range) and exit, no training",
+    )
 
 
 # argparse attribute -> config key; flags left unset keep the config's value.

@@ -23,10 +23,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from saip.tasks.config import EvalConfig, EvalModelConfig, load_eval_config
+from saip.tasks.data.checks import scan
 from saip.tasks.dense.affine import warp_back
 from saip.tasks.dense.flip import flip_test, swap_index
 from saip.tasks.dense.heads import DenseModel, PartHead
-from saip.tasks.dense.lip import IGNORE, LIP_CLASSES, LIP_PAIRS, LIPDataset, lip_files
+from saip.tasks.dense.lip import IGNORE, LIP_CLASSES, LIP_PAIRS, LIPDataset, check_pair, lip_files
 from saip.tasks.dense.pictures import parsing_picture
 from saip.tasks.dense.seg_metrics import ConfusionMatrix, segmentation_metrics
 from saip.tasks.dense.task import (
@@ -109,6 +110,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown parsing format {cfg.format!r}; supported: lip")
     root = Path(cfg.data)
     train_files, val_files = lip_files(root, "train"), lip_files(root, "val")
+    if args.check_data:
+        return scan(train_files + val_files, check_pair, f"{root} (LIP)")
     backbone = dense_backbone(cfg)
     device = select_device(cfg.train.device)
     head = PartHead(backbone.embed_dim, backbone.mid_dim, len(LIP_CLASSES), cfg.parsing.head_width)

@@ -12,7 +12,6 @@ points back to the image and scores `keypoints_results.json` with pycocotools (s
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,12 +22,15 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
+from saip.errors import DataError
 from saip.tasks.config import EvalConfig, EvalModelConfig, load_eval_config
+from saip.tasks.data.checks import decode_image, read_json, scan
 from saip.tasks.dense.coco_eval import evaluate_keypoints, make_result, save_results
 from saip.tasks.dense.coco_pose import (
     PoseAugment,
     TopDownDataset,
     check_images,
+    check_records,
     find_keypoint_set,
     load_annotations,
     person_instances,
@@ -152,9 +154,15 @@ def run(args: argparse.Namespace) -> int:
         det_path = Path(cfg.pose.detections)
         if not det_path.is_file():
             raise ValueError(f"pose.detections file not found: {det_path}")
-        detections = json.loads(det_path.read_text())
+        detections = read_json(det_path)
+        if not isinstance(detections, list):
+            raise DataError(f"{det_path}: not a COCO results list")
+        check_records(det_path, detections, "detection", ("image_id", "score"))
     val_instances = person_instances(gt_val, root / "val2017", kpset, detections, cfg.pose.det_score_thr)
     check_images(val_instances, f"{kpset.name} val")
+    if args.check_data:
+        files = sorted({inst.file for inst in train_instances + val_instances})
+        return scan(files, decode_image, f"{root} ({kpset.name})")
     backbone = dense_backbone(cfg)
     device = select_device(cfg.train.device)
     head = HeatmapHead(backbone.embed_dim, kpset.num, final_stride(backbone), cfg.pose.head_width)

@@ -25,6 +25,7 @@ from saip.cli import add_run_arguments
 from saip.models.backbone import Backbone
 from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import ReidConfig, add_eval_arguments, load_eval_config
+from saip.tasks.data.checks import decode_image, scan
 from saip.tasks.data.reid_sets import ReidImages, ReidSets, read_market1501, read_reid
 from saip.tasks.data.samplers import pk_batches
 from saip.tasks.data.transforms import eval_transform, train_transform
@@ -198,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s: %d query, %d gallery images", cfg.data, len(sets.query), len(sets.gallery))
     if sets.train is not None:
         log.info("%s: %d train images (%d ids)", cfg.data, len(sets.train), sets.train.num_ids)
+    if args.check_data:
+        splits = [s for s in (sets.train, sets.query, sets.gallery) if s is not None]
+        return scan([p for split in splits for p in split.paths], decode_image, str(cfg.data))
     backbone = load_eval_backbone(cfg.model, finetune=finetune)
     evaluate = _evaluator(sets, cfg, device)
     parts = _finetune_parts(backbone, sets, cfg, evaluate) if finetune else None

@@ -34,6 +34,7 @@ from saip.models.backbone import Backbone
 from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import EvalConfig, EvalModelConfig, add_eval_arguments, load_eval_config
 from saip.tasks.data.caption_pairs import CaptionPairs, collate_pairs, trim_padding
+from saip.tasks.data.checks import decode_image, scan
 from saip.tasks.data.pedes_sets import LAYOUTS, PedesSplit, read_pedes
 from saip.tasks.data.reid_sets import ReidImages
 from saip.tasks.data.samplers import caption_batches
@@ -233,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
         len(test.paths),
         len(test.captions),
     )
+    if args.check_data:
+        return scan(sorted({*sets.train.paths, *test.paths}), decode_image, str(cfg.data))
     if not test.captions:
         raise ValueError(f"{cfg.data}: the {cfg.text.split} split has no captions to rank")
     captioned = len(np.unique(train.caption_image))

@@ -101,3 +101,20 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
     text = (work / "transfer.md").read_text()
 
     assert "| saip |" in text and "| pixels |" in text and (work / "transfer.png").is_file()
+
+
+def test_tuning_split_holds_identities_out(tmp_path: Path) -> None:
+    data = generate("reid", tmp_path / "reid", seed=0, limit=48)
+    split = _study().tuning_split(data, tmp_path / "tuning", held_out=3)
+    sets = {
+        name: {(f.name.split("_")[0], f.name.split("_")[1][:2]) for f in (split / name).iterdir()}
+        for name in ("bounding_box_train", "query", "bounding_box_test")
+    }
+    held = {pid for pid, _ in sets["query"] | sets["bounding_box_test"]}
+    assert len(held) == 3 and not held & {pid for pid, _ in sets["bounding_box_train"]}
+    assert {cam for _, cam in sets["query"]} == {"c1"} and "c1" not in {
+        cam for _, cam in sets["bounding_box_test"]
+    }
+    assert _study().tuning_split(data, tmp_path / "tuning", held_out=3) == split  # same draw: reused
+    with pytest.raises(ValueError, match="--held-out"):
+        _study().tuning_split(data, tmp_path / "other", held_out=0)

@@ -13,6 +13,7 @@ from PIL import Image
 
 from saip.cli import main
 from saip.config import load_config
+from saip.errors import DataError
 from saip.synth import generate
 from saip.tasks.dense.lip import IGNORE, LIP_CLASSES, LIPDataset, lip_files
 from saip.tasks.parsing import ParsingConfig
@@ -88,7 +89,7 @@ def test_listed_image_missing(lip_root: Path, tmp_path: Path) -> None:
     shutil.copytree(lip_root, broken)
     first = sorted((broken / "TrainVal_images" / "val_images").iterdir())[0]
     first.unlink()
-    with pytest.raises(ValueError, match=first.name):
+    with pytest.raises(DataError, match=first.name):
         lip_files(broken, "val")
 
 
@@ -106,5 +107,5 @@ def test_labels_outside_the_classes_are_refused(lip_root: Path, tmp_path: Path) 
         label = np.asarray(lab).copy()
     label[: label.shape[0] // 2] = 42
     Image.fromarray(label).save(files[0][1])
-    with pytest.raises(ValueError, match="outside 0..19"):
+    with pytest.raises(DataError, match="outside 0..19"):
         LIPDataset(files, (64, 48))[0]

@@ -22,6 +22,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from saip.errors import DataError
+from saip.tasks.data.checks import missing_files
 from saip.tasks.data.safe_pickle import load_plain_pickle
 
 PETA_EVALUATED = 35
@@ -45,14 +47,22 @@ def _cell_strings(cell: np.ndarray) -> list[str]:
     return [str(np.asarray(item).ravel()[0]) for item in np.asarray(cell).ravel()]
 
 
+def _loadmat(path: Path) -> dict[str, Any]:
+    """`scipy.io.loadmat`, a truncated or corrupt file failing with one line naming it."""
+    try:
+        return scipy.io.loadmat(path)
+    except Exception as err:  # scipy raises OSError, IndexError, ValueError, MatReadError... on bad bytes
+        raise DataError(
+            f"{path}: not a readable MATLAB file, truncated or corrupt ({type(err).__name__}: {err})"
+        ) from err
+
+
 def _checked(root: Path, paths: list[Path], labels: np.ndarray, what: str) -> AttributeList:
     if len(paths) != len(labels):
         raise ValueError(f"{root}: {what} has {len(paths)} images but {len(labels)} label rows")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"{root}: {what} labels must be 0 or 1")
-    absent = [p for p in paths[:1] + paths[-1:] if not p.is_file()]
-    if absent:
-        raise FileNotFoundError(f"{root}: {what} names images that are not there, e.g. {absent[0]}")
+    missing_files(paths, f"{root}: {what}")
     return AttributeList(paths, labels.astype(np.float32))
 
 
@@ -61,7 +71,7 @@ def read_pa100k(root: str | Path) -> AttributeSets:
     mat_path = root / "annotation.mat"
     if not mat_path.is_file() or not (root / "data").is_dir():
         raise FileNotFoundError(f"{root} is not in the PA-100K layout: needs annotation.mat and data/")
-    mat = scipy.io.loadmat(mat_path)
+    mat = _loadmat(mat_path)
     keys = ["attributes"] + [f"{s}_{k}" for s in ("train", "val", "test") for k in ("images_name", "label")]
     missing = [k for k in keys if k not in mat]
     if missing:
@@ -94,7 +104,10 @@ def read_peta(root: str | Path, split_file: str = "") -> AttributeSets:
     mat_path = root / "PETA.mat"
     if not mat_path.is_file() or not (root / "images").is_dir():
         raise FileNotFoundError(f"{root} is not in the PETA layout: needs PETA.mat and images/")
-    peta = scipy.io.loadmat(mat_path)["peta"][0, 0]
+    mat = _loadmat(mat_path)
+    if "peta" not in mat:
+        raise DataError(f"{mat_path} lacks the struct peta")
+    peta = mat["peta"][0, 0]
     if not {"data", "attribute"} <= set(peta.dtype.names or ()):
         raise ValueError(f"{mat_path}: struct peta lacks data / attribute (has {peta.dtype.names})")
     labels = np.asarray(peta["data"])[:, 4 : 4 + PETA_EVALUATED]

@@ -9,7 +9,6 @@ crops). Validation uses the ground-truth boxes, or a detections file in COCO res
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from saip.errors import DataError
+from saip.tasks.data.checks import read_json
 from saip.tasks.dense.affine import apply_points, box_to_region, invert, region_matrix, warp_image
 from saip.tasks.dense.heatmap import encode
 from saip.tasks.dense.keypoints import COCO_BODY, COCO_WHOLEBODY, KeypointSet
@@ -71,13 +72,41 @@ class PoseAugment:
 
 
 def load_annotations(root: str | Path, split: str, kpset: KeypointSet) -> dict[str, Any]:
+    """The annotation file, every record checked so a bad one fails here rather than mid-run."""
     path = Path(root) / "annotations" / kpset.annotation.format(split=split)
-    with open(path) as f:
-        gt = json.load(f)
-    missing = [k for k in ("images", "annotations", "categories") if k not in gt]
+    gt = read_json(path)
+    missing = [k for k in ("images", "annotations", "categories") if not isinstance(gt, dict) or k not in gt]
     if missing:
-        raise ValueError(f"{path} lacks {', '.join(missing)}: not a COCO keypoint annotation file")
+        raise DataError(f"{path} lacks {', '.join(missing)}: not a COCO keypoint annotation file")
+    check_records(path, gt["images"], "image", ("id", "file_name", "width", "height"))
+    check_records(path, gt["annotations"], "annotation", ("image_id",), kpset)
     return gt
+
+
+def check_records(
+    path: Path,
+    records: list[dict[str, Any]],
+    kind: str,
+    keys: tuple[str, ...],
+    kpset: KeypointSet | None = None,
+) -> None:
+    """Each record has `keys` (annotations and detections: a 4-number `bbox` too) and, with `kpset`,
+    3 values per point in each part present; the first bad one is named by file and id."""
+    needs_box = kind != "image"
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}: {kind} #{i} is not a JSON object")
+        where = f"{path}: {kind} {rec.get('id', f'#{i}')}"
+        absent = [k for k in keys + ("bbox",) * needs_box if k not in rec]
+        if absent:
+            raise DataError(f"{where} has no {', '.join(absent)}")
+        if needs_box and not (isinstance(rec["bbox"], list) and len(rec["bbox"]) == 4):
+            raise DataError(f"{where}: bbox must be [x, y, w, h], got {rec['bbox']!r}")
+        for part in kpset.parts if kpset else ():
+            want = 3 * (part.stop - part.start)
+            got = rec.get(part.key)
+            if got and len(got) != want:
+                raise DataError(f"{where}: {part.key} has {len(got)} values, {kpset.name} needs {want}")
 
 
 def _clip_box(box: list[float], width: int, height: int) -> tuple[float, float, float, float] | None:
@@ -130,11 +159,11 @@ def person_instances(
 def check_images(instances: list[Instance], what: str) -> None:
     """Fail before training when the annotation file points at images that are not there."""
     if not instances:
-        raise ValueError(f"{what}: no person with labelled keypoints")
+        raise DataError(f"{what}: no person with labelled keypoints")
     files = sorted({inst.file for inst in instances})
     missing = [f for f in files if not f.is_file()]
     if missing:
-        raise ValueError(f"{what}: {len(missing)} of {len(files)} images are missing, e.g. {missing[0]}")
+        raise DataError(f"{what}: {len(missing)} of {len(files)} images are missing, e.g. {missing[0]}")
 
 
 class TopDownDataset(Dataset):

@@ -19,6 +19,8 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
+from saip.errors import DataError
+from saip.tasks.data.checks import decode_image, header_size, missing_files
 from saip.tasks.dense.affine import box_to_region, region_matrix, warp_image
 from saip.tasks.dense.coco_pose import IMAGENET_MEAN, IMAGENET_STD
 from saip.tasks.dense.flip import swap_index
@@ -62,10 +64,35 @@ def lip_files(root: str | Path, split: str) -> list[tuple[Path, Path]]:
     if not ids:
         raise ValueError(f"{ids_file} lists no images")
     pairs = [(image_dir / f"{i}.jpg", label_dir / f"{i}.png") for i in ids]
-    missing = [p for pair in pairs for p in pair if not p.is_file()]
-    if missing:
-        raise ValueError(f"LIP {split}: {len(missing)} listed files are missing, e.g. {missing[0]}")
+    missing_files([p for pair in pairs for p in pair], f"LIP {split}")
+    mismatched = [(i, lab) for i, lab in pairs if header_size(lab) != header_size(i)]
+    if mismatched:
+        image, label = mismatched[0]
+        raise DataError(
+            f"LIP {split}: {len(mismatched)} labels differ in size from their image, first {label} "
+            f"is {header_size(label)} (W, H) but {image} is {header_size(image)}"
+        )
     return pairs
+
+
+def load_label(path: Path) -> np.ndarray:
+    """A label map [H, W] as class indices, refused (naming the file) when a value is not a LIP
+    class or IGNORE: cross-entropy would otherwise fail on the device without saying where."""
+    with Image.open(path) as lab:
+        label = np.asarray(lab.convert("L") if lab.mode not in ("L", "P") else lab, dtype=np.int64)
+    bad = np.unique(label[(label >= len(LIP_CLASSES)) & (label != IGNORE)])
+    if bad.size:
+        raise DataError(
+            f"{path}: label values {bad[:5].tolist()} outside 0..{len(LIP_CLASSES) - 1} and {IGNORE}"
+        )
+    return label
+
+
+def check_pair(pair: tuple[Path, Path]) -> None:
+    """`--check-data`: the image decodes and its label loads with in-range values at its size."""
+    image, label = pair
+    if decode_image(image) != load_label(label).shape[::-1]:
+        raise DataError(f"{label}: its size differs from its image {image}")
 
 
 class LIPDataset(Dataset):
@@ -108,10 +135,9 @@ class LIPDataset(Dataset):
         image_path, label_path = self.files[index]
         with Image.open(image_path) as img:
             image = img.convert("RGB")
-        with Image.open(label_path) as lab:
-            label = lab.convert("L") if lab.mode not in ("L", "P") else lab.copy()
+        label = Image.fromarray(load_label(label_path).astype(np.uint8))
         if label.size != image.size:
-            raise ValueError(f"{label_path} is {label.size} (W, H) but its image is {image.size}")
+            raise DataError(f"{label_path} is {label.size} (W, H) but its image is {image.size}")
         matrix, flip = self.geometry((image.height, image.width))
         crop = warp_image(image, matrix, self.input_size)
         target = torch.from_numpy(
@@ -119,8 +145,6 @@ class LIPDataset(Dataset):
                 warp_image(label, matrix, self.input_size, nearest=True, fill=IGNORE), dtype=np.int64
             ).copy()
         )
-        if ((target >= self.num_classes) & (target != IGNORE)).any():
-            raise ValueError(f"{label_path} has labels outside 0..{self.num_classes - 1} and {IGNORE}")
         if flip:  # a left arm now looks like a right arm; `swap` maps slot num_classes to IGNORE
             target = self.swap[torch.where(target == IGNORE, self.num_classes, target)]
         tensor = TF.normalize(
@@ -132,6 +156,5 @@ class LIPDataset(Dataset):
         """Full-resolution label [H, W] of sample `index` and its image -> input affine (eval sets only)."""
         if self.train:
             raise ValueError("original() is for evaluation sets: a training sample's geometry is random")
-        with Image.open(self.files[index][1]) as lab:
-            label = torch.from_numpy(np.asarray(lab, dtype=np.int64).copy())
+        label = torch.from_numpy(load_label(self.files[index][1]))
         return label, self.geometry((label.shape[0], label.shape[1]))[0]
