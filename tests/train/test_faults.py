@@ -24,12 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 STEPS = ["--max-steps", "4"]
 
 
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from conftest import TINY_OVERRIDES
-
-    out = tmp_path_factory.mktemp("faults") / "straight"
-    assert pretrain(out, list(TINY_OVERRIDES), *STEPS) == 0
+@pytest.fixture
+def reference(tmp_path: Path, tiny_overrides: list[str]) -> Path:
+    """The uninterrupted run (in this process: a few seconds)."""
+    out = tmp_path / "straight"
+    assert pretrain(out, tiny_overrides, *STEPS) == 0
     return out
 
 
