@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from saip.errors import DataError
-from saip.tasks.data.checks import read_json
+from saip.tasks.data.checks import missing_files, read_json
 from saip.tasks.dense.affine import apply_points, box_to_region, invert, region_matrix, warp_image
 from saip.tasks.dense.heatmap import encode
 from saip.tasks.dense.keypoints import COCO_BODY, COCO_WHOLEBODY, KeypointSet
@@ -160,10 +160,7 @@ def check_images(instances: list[Instance], what: str) -> None:
     """Fail before training when the annotation file points at images that are not there."""
     if not instances:
         raise DataError(f"{what}: no person with labelled keypoints")
-    files = sorted({inst.file for inst in instances})
-    missing = [f for f in files if not f.is_file()]
-    if missing:
-        raise DataError(f"{what}: {len(missing)} of {len(files)} images are missing, e.g. {missing[0]}")
+    missing_files(sorted({inst.file for inst in instances}), what)
 
 
 class TopDownDataset(Dataset):

@@ -65,12 +65,13 @@ def lip_files(root: str | Path, split: str) -> list[tuple[Path, Path]]:
         raise ValueError(f"{ids_file} lists no images")
     pairs = [(image_dir / f"{i}.jpg", label_dir / f"{i}.png") for i in ids]
     missing_files([p for pair in pairs for p in pair], f"LIP {split}")
-    mismatched = [(i, lab) for i, lab in pairs if header_size(lab) != header_size(i)]
+    sizes = [(header_size(image), header_size(label)) for image, label in pairs]
+    mismatched = [k for k, (image, label) in enumerate(sizes) if image != label]
     if mismatched:
-        image, label = mismatched[0]
+        (image, label), (image_size, label_size) = pairs[mismatched[0]], sizes[mismatched[0]]
         raise DataError(
             f"LIP {split}: {len(mismatched)} labels differ in size from their image, first {label} "
-            f"is {header_size(label)} (W, H) but {image} is {header_size(image)}"
+            f"is {label_size} (W, H) but {image} is {image_size}"
         )
     return pairs
 
