@@ -114,8 +114,8 @@ def test_flipped_sample_mirrors_boxes(odgt: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(torch, "rand", lambda *a, **k: torch.zeros(()))
     flipped, mirrored, _ = BoxDataset(records, flip=0.5)[0]
     assert torch.equal(flipped, image.flip(-1))
-    assert mirrored["boxes"].tolist() == [[34, 5, 54, 35], [0, 0, 14, 48]]
-    assert target["labels"].tolist() == [1, 1]
+    assert mirrored["boxes"].tolist() == [[34, 5, 54, 35], [0, 0, 14, 48], [56, 0, 64, 8], [28, 30, 34, 36]]
+    assert target["labels"].tolist() == [1, 1, -1, -1]
 
 
 def test_reads_the_synthetic_writer(tmp_path: Path) -> None:

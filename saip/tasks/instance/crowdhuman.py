@@ -210,8 +210,13 @@ def check_record(record: BoxRecord) -> None:
 
 
 class BoxDataset(Dataset):
-    """(image [3, H, W] float in 0..1, {"boxes" [N, 4] float32, "labels" [N] int64}, index) at the
-    original size (the detector resizes and normalises); with `flip` > 0, a random mirror."""
+    """(image [3, H, W] float in 0..1, {"boxes" [N + M, 4] float32, "labels" [N + M] int64}, index)
+    at the original size (the detector resizes and normalises); with `flip` > 0, a random mirror.
+
+    Ignore regions come after the targets with label -1: torchvision's box-head sampler draws
+    positives from labels >= 1 and negatives from label 0 only, so a proposal matched to an ignore
+    region is neither (it is not taught to be background).
+    """
 
     def __init__(self, records: list[BoxRecord], *, flip: float = 0.0) -> None:
         self.records = records
@@ -226,14 +231,14 @@ class BoxDataset(Dataset):
             image = TF.to_dtype(TF.to_image(img.convert("RGB")), torch.float32, scale=True)
         if tuple(image.shape[-2:]) != record.size:
             raise DataError(f"{record.file}: decodes at a size other than its header's")
-        boxes = torch.as_tensor(record.boxes, dtype=torch.float32)
+        boxes = torch.as_tensor(np.concatenate([record.boxes, record.ignore]), dtype=torch.float32)
         if self.flip > 0 and float(torch.rand(())) < self.flip:
             image = image.flip(-1)
             boxes = torch.stack(
                 [record.size[1] - boxes[:, 2], boxes[:, 1], record.size[1] - boxes[:, 0], boxes[:, 3]], 1
             )
-        target = {"boxes": boxes, "labels": torch.ones(len(boxes), dtype=torch.int64)}
-        return image, target, index
+        labels = torch.cat([torch.ones(len(record.boxes)), -torch.ones(len(record.ignore))]).long()
+        return image, {"boxes": boxes, "labels": labels}, index
 
 
 def collate(
