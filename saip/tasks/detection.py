@@ -23,7 +23,6 @@ import numpy as np
 from PIL import Image
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from torchvision.models.detection import FasterRCNN
 
 from saip.tasks.config import EvalConfig, load_eval_config
 from saip.tasks.data.checks import scan
@@ -32,7 +31,7 @@ from saip.tasks.dense.task import add_dense_arguments, dense_backbone
 from saip.tasks.engine import Metric, TaskParts, open_run, run_task, select_device
 from saip.tasks.instance.crowd_metrics import ImageBoxes, crowdhuman_metrics
 from saip.tasks.instance.crowdhuman import FORMATS, BoxDataset, BoxRecord, check_record, collate, load_split
-from saip.tasks.instance.detector import DetectorConfig, build_detector
+from saip.tasks.instance.detector import Detector, DetectorConfig, build_detector
 from saip.tasks.instance.pictures import detection_picture, detection_tile
 from saip.train.rundir import RunDir
 
@@ -63,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def detection_loss(
-    model: FasterRCNN, batch: tuple[list[Tensor], list[dict[str, Tensor]], list[int]]
+    model: Detector, batch: tuple[list[Tensor], list[dict[str, Tensor]], list[int]]
 ) -> dict[str, Tensor]:
     """torchvision's four terms (RPN objectness and box, box-head class and box), summed."""
     images, targets, _ = batch
@@ -135,7 +134,7 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
     backbone = dense_backbone(cfg)
     device = select_device(cfg.train.device)
     frozen = cfg.protocol == "frozen"
-    model = build_detector(backbone, cfg.detection.detector, frozen=frozen)
+    model = build_detector(backbone, cfg.detection.detector, frozen=frozen, amp=cfg.train.amp)
     log.info(
         "%s: %d train / %d val images, %d / %d people, %s",
         cfg.format,

@@ -64,3 +64,14 @@ def test_frozen_backbone_gets_no_gradient_and_stays_in_eval() -> None:
     model = build_detector(create_backbone("vit_micro", (64, 64)), SMALL, frozen=True).train()
     assert not model.backbone.body.training and model.backbone.pyramid.training
     assert not any(p.requires_grad for p in model.backbone.body.parameters())
+
+
+def test_heads_run_in_fp32_under_an_outer_autocast() -> None:
+    torch.manual_seed(0)
+    model = build_detector(create_backbone("vit_micro", (64, 64)), SMALL).eval()
+    images = [torch.rand(3, 64, 80)]
+    with torch.no_grad():
+        plain = model(images)[0]
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cast = model(images)[0]
+    assert cast["boxes"].dtype == torch.float32 and torch.equal(cast["boxes"], plain["boxes"])

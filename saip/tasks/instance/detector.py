@@ -8,7 +8,9 @@ torchvision's FPN. The detector itself is torchvision's Faster R-CNN (a maintain
 hand-written detector), with the two defaults that hurt in crowds changed: `box_detections_per_img`
 (100 caps recall on CrowdHuman, which averages 23 people an image) and the 800/1333 resize (sizes
 come from the config). Images enter in 0..1 and torchvision's transform normalises them, once,
-with the ImageNet statistics the backbones were trained with. Mask R-CNN plugs into the same
+with the ImageNet statistics the backbones were trained with. Only backbone and pyramid run under
+bf16 autocast: torchvision casts proposals to the regression's dtype, and bf16 coordinates are
+4 px apart at x = 1000, so RPN and box head stay fp32. Mask R-CNN plugs into the same
 `BackbonePyramid` later.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -92,13 +95,17 @@ class BackbonePyramid(nn.Module):
     """A saip backbone as torchvision expects it: images [B, 3, H, W] -> named maps, `out_channels`.
 
     `frozen`: the backbone gets no gradients and stays in eval mode whatever `train()` says (no
-    drop path), so only pyramid, RPN and box head learn.
+    drop path), so only pyramid, RPN and box head learn. `amp`: bf16 autocast on CUDA here, maps
+    returned in fp32.
     """
 
-    def __init__(self, backbone: Backbone, out_dim: int = 256, *, frozen: bool = False) -> None:
+    def __init__(
+        self, backbone: Backbone, out_dim: int = 256, *, frozen: bool = False, amp: bool = True
+    ) -> None:
         super().__init__()
         self.body = backbone
         self.frozen = frozen
+        self.amp = amp
         self.out_channels = out_dim
         self.vit = backbone.spec.kind == "vit"
         if self.vit:
@@ -126,12 +133,25 @@ class BackbonePyramid(nn.Module):
         return maps
 
     def forward(self, images: Tensor) -> OrderedDict[str, Tensor]:
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            features = self._features(images)
-        return self.pyramid(features)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp and images.is_cuda):
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+                features = self._features(images)
+            maps = self.pyramid(features)
+        return OrderedDict((name, m.float()) for name, m in maps.items())
 
 
-def build_detector(backbone: Backbone, cfg: DetectorConfig, *, frozen: bool = False) -> FasterRCNN:
+class Detector(FasterRCNN):
+    """Faster R-CNN whose RPN and box head run in fp32 under any outer autocast (see the module
+    docstring); the backbone pyramid turns bf16 back on for itself."""
+
+    def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
+        with torch.autocast(images[0].device.type, enabled=False):
+            return super().forward(images, targets)
+
+
+def build_detector(
+    backbone: Backbone, cfg: DetectorConfig, *, frozen: bool = False, amp: bool = True
+) -> Detector:
     """Faster R-CNN (person vs background) on `BackbonePyramid(backbone)`; inputs are padded to
     multiples of 32, which every backbone's stride divides."""
     levels = len(LEVELS) + 1
@@ -143,8 +163,8 @@ def build_detector(backbone: Backbone, cfg: DetectorConfig, *, frozen: bool = Fa
         sizes=tuple((int(s),) for s in cfg.anchor_sizes),
         aspect_ratios=(tuple(float(r) for r in cfg.aspect_ratios),) * levels,
     )
-    return FasterRCNN(
-        BackbonePyramid(backbone, cfg.pyramid_dim, frozen=frozen),
+    return Detector(
+        BackbonePyramid(backbone, cfg.pyramid_dim, frozen=frozen, amp=amp),
         num_classes=2,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
