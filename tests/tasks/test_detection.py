@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from saip.cli import main
@@ -60,9 +61,12 @@ def crowd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_detection_end_to_end(crowd_root: Path, tmp_path: Path) -> None:
+def test_detection_end_to_end_and_resume(crowd_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    assert main(["eval", "detection", "--data", str(crowd_root), "--out", str(out), *FAST]) == 0
+    run = ["eval", "detection", "--data", str(crowd_root), "--out", str(out), *FAST]
+    assert main([*run, "--max-steps", "1"]) == 0
+    assert main([*run, "--resume", "auto"]) == 0
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["step"] == 2
     for name in (
         "config.yaml",
         "log.jsonl",
@@ -79,8 +83,6 @@ def test_detection_end_to_end(crowd_root: Path, tmp_path: Path) -> None:
     assert all((r["width"], r["height"]) == (96, 72) and len(r["dtboxes"]) <= 300 for r in results)
     for box in (b for r in results for b in r["dtboxes"]):
         assert len(box["box"]) == 4 and box["tag"] == 1 and 0.0 <= box["score"] <= 1.0
-    steps = [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()]
-    assert max(steps) == 2
 
 
 def test_check_data_and_a_bad_layout(
