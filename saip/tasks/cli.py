@@ -1,6 +1,7 @@
 """`saip eval TASK ...`: picks the task module from an explicit registry and hands it the arguments.
 
-Each task module exposes `add_arguments(parser)` and `run(args) -> int`. The task's own arguments
+Each task module exposes `add_arguments(parser)` and `run(args) -> metrics dict` (`saip.evaluate`
+returns it; the command line only needs the metrics.json it writes). The task's own arguments
 are parsed here, after the task is known, so only that task's module is ever imported (`saip eval
 reid` never imports the dense-prediction code) whatever list of arguments `saip.cli.main` got.
 """
@@ -47,4 +48,5 @@ def run(args: argparse.Namespace) -> int:
     task_args = parse_task_args(args.task, args.task_args)
     if getattr(task_args, "verbose", False):
         logging.getLogger().setLevel(logging.DEBUG)
-    return int(importlib.import_module(TASKS[args.task]).run(task_args) or 0)
+    importlib.import_module(TASKS[args.task]).run(task_args)
+    return 0

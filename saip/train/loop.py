@@ -293,20 +293,29 @@ def save_checkpoint(
         ckpt_io.prune_checkpoints(run.checkpoints, ctx.cfg.train.keep_checkpoints)
 
 
-def run(args: argparse.Namespace) -> int:
+def pretrain(args: argparse.Namespace) -> Path:
+    """The work of `saip pretrain` (and `saip.pretrain`): returns the run directory.
+
+    Raises `NonFiniteError` after too many non-finite losses in a row."""
     cfg = resolve_config(args)
     d, device = setup_distributed(cfg.train.device)
     try:
         return _train(cfg, args, d, device)
-    except NonFiniteError as err:
-        log.error("%s", err)
-        return 3
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch.device) -> int:
+def run(args: argparse.Namespace) -> int:
+    try:
+        pretrain(args)
+    except NonFiniteError as err:
+        log.error("%s", err)
+        return 3
+    return 0
+
+
+def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch.device) -> Path:
     accum = cfg.train.accum_steps
     share_cpu_cores(cfg, device, d)
     first_loader = build_pretrain_loader(cfg, rank=d.rank, world_size=d.world)  # data errors before any work
@@ -433,7 +442,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         bar.close()
         if d.main:
             _finish(run, ctx, cfg, step, counters, probe_set, warmup)
-        return 0
+        return run.path
 
 
 def _count(
