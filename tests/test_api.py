@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import timm
 import torch
 
 import saip
@@ -32,6 +33,12 @@ def test_pretrain_evaluate_load(tmp_path: Path, tiny_overrides: list[str]) -> No
     backbone = saip.load_backbone(run).eval()
     x = torch.randn(1, 3, 64, 32)
     torch.testing.assert_close(backbone(x), saip.load_backbone(run / "backbone.safetensors").eval()(x))
+    # The run's export folder is a timm model: timm alone gives saip's features, exactly.
+    model = timm.create_model("local-dir:" + str(run / "export"), pretrained=True).eval()
+    with torch.no_grad():
+        taps = backbone.forward_taps(x, mid=False)
+        features = torch.cat([taps.cls[:, None], taps.final], 1)
+        torch.testing.assert_close(model.forward_features(x), features, rtol=0, atol=0)
     market = generate("reid", tmp_path / "market", seed=0, limit=16)
     metrics = saip.evaluate(
         "reid",

@@ -1,4 +1,5 @@
-"""`saip pretrain`: set-up, the loop over optimizer steps, checkpoints, pictures, the final export.
+"""`saip pretrain`: set-up, the loop over optimizer steps, checkpoints, pictures, the final export
+(`backbone.safetensors` and the timm folder `export/` with its model card).
 
 Stages of one iteration (dinov2-style): schedules at the global step -> `train_step` -> counters
 and non-finite policy -> logging -> checkpoint -> pictures -> online probe. Runs as one process
@@ -25,7 +26,8 @@ from tqdm import tqdm
 from saip.cli import add_run_arguments
 from saip.config import ConfigError, PretrainConfig, load_config, to_yaml
 from saip.data.pipeline import build_pretrain_loader, fixed_batch
-from saip.export.weights import export_backbone
+from saip.export.card import model_card
+from saip.export.weights import export_backbone, export_timm_folder
 from saip.models.backbone import Backbone
 from saip.models.saip import SAIPStudent
 from saip.models.teacher import ExpertEncoder
@@ -514,7 +516,8 @@ def _finish(
     probe_set: str,
     warmup: int,
 ) -> None:
-    export_backbone(exported_backbone(ctx), run.path, source=cfg.train.export)
+    backbone = exported_backbone(ctx)
+    export_backbone(backbone, run.path, source=cfg.train.export)
     records = run.read_log()
     warnings = health_warnings(records, cfg.csm.out_dim, warmup) if cfg.csm.enabled else []
     for warning in warnings:
@@ -528,6 +531,8 @@ def _finish(
         **probe_summary(records, probe_set),
         "health_warnings": warnings,
     }
+    card = model_card(cfg, summary, backbone, source=cfg.train.export)
+    export_timm_folder(backbone, run.path / "export", source=cfg.train.export, card=card)
     fault_point("before_summary")
     run.write_json("summary.json", summary)
     write_report(run, prototypes=cfg.csm.out_dim if cfg.csm.enabled else None)
