@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from saip.data.views import IMAGENET_MEAN, IMAGENET_STD
 from saip.models.backbone import BACKBONES, Backbone, create_backbone
 from saip.train.checkpoint import load_checkpoint
 
@@ -101,8 +101,8 @@ def timm_config(backbone: Backbone, *, source: str = "teacher") -> dict[str, Any
             "interpolation": "bilinear",
             "crop_pct": 1.0,
             "crop_mode": "center",
-            "mean": list(IMAGENET_MEAN),
-            "std": list(IMAGENET_STD),
+            "mean": list(IMAGENET_DEFAULT_MEAN),
+            "std": list(IMAGENET_DEFAULT_STD),
             "num_classes": 0,
             "first_conv": defaults.get("first_conv"),
             "classifier": defaults.get("classifier"),
