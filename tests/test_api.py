@@ -26,9 +26,14 @@ def test_import_and_version_stay_torch_free() -> None:
 
 
 @pytest.mark.slow
-def test_pretrain_evaluate_load(tmp_path: Path, tiny_overrides: list[str]) -> None:
-    run, summary = saip.pretrain(overrides=tiny_overrides, out=tmp_path / "run", max_steps=1)
-    assert run == tmp_path / "run" and summary == json.loads((run / "summary.json").read_text())
+def test_readme_example_on_tiny_shapes(tmp_path: Path, tiny_overrides: list[str]) -> None:
+    """The README's Python API calls, with the tiny shapes of the other end-to-end tests."""
+    readme = (ROOT / "README.md").read_text()
+    for call in ('saip.pretrain("configs/demo.yaml"', "saip.load_backbone(run)", 'saip.evaluate("reid", run'):
+        assert call in readme
+    overrides = [*tiny_overrides, "train.probe_data="]  # demo.yaml probes; the test does not need it
+    run, summary = saip.pretrain(ROOT / "configs/demo.yaml", overrides, out=tmp_path / "api", max_steps=1)
+    assert run == tmp_path / "api" and summary == json.loads((run / "summary.json").read_text())
     assert summary["steps"] == 1
     backbone = saip.load_backbone(run).eval()
     x = torch.randn(1, 3, 64, 32)
@@ -45,12 +50,13 @@ def test_pretrain_evaluate_load(tmp_path: Path, tiny_overrides: list[str]) -> No
         run,
         market,
         {"model.img_size": (64, 32), "train.num_workers": 0, "reid.flip_test": False},
-        out=tmp_path / "eval",
+        out=tmp_path / "api-reid",
         device="cpu",
     )
-    assert metrics == json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics == json.loads((tmp_path / "api-reid" / "metrics.json").read_text())
     assert set(metrics) == {"mAP", "rank1", "rank5", "rank10", "mINP"}
     assert saip.evaluate("reid", "none", market, check_data=True) == {}
+    assert saip.create_backbone("vit_micro", img_size=(64, 32))(x).shape == (1, 48)
 
 
 def test_bad_arguments_are_clear() -> None:
