@@ -85,7 +85,7 @@ def model_card(cfg: PretrainConfig, summary: dict[str, Any], backbone: Backbone,
         f"- Steps: {summary['steps']} optimizer steps (schedule: {schedule}), batch "
         f"{cfg.train.batch_size} per process x {cfg.train.accum_steps} accumulation, seed {cfg.train.seed}.",
         "",
-        "| objective | | weights |",
+        "| objective | enabled | weights |",
         "|---|---|---|",
         *_objectives(cfg),
         "",
