@@ -20,10 +20,11 @@ from typing import Any
 
 import torch
 from PIL import Image, ImageFilter, ImageOps
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torchvision import transforms as T
 
 from saip.config import PretrainConfig, load_config
-from saip.data import IMAGENET_MEAN, IMAGENET_STD, build_pretrain_loader
+from saip.data import build_pretrain_loader
 from saip.data.images import load_rgb
 from saip.data.pipeline import open_sources
 from saip.data.sources import ShardSource
@@ -92,7 +93,7 @@ def dino_style_views(cfg: PretrainConfig) -> T.Compose:
         T.RandomApply([T.ColorJitter(0.4, 0.4, 0.2, 0.1)], p=0.8),
         T.RandomGrayscale(0.2),
     ]
-    tensor = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
+    tensor = [T.ToTensor(), T.Normalize(IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD)]
     bicubic = T.InterpolationMode.BICUBIC
 
     def crop(size, scale) -> T.RandomResizedCrop:

@@ -3,11 +3,8 @@
 from saip.data.images import Loaded, load_rgb
 from saip.data.pipeline import PretrainLoader, build_pretrain_loader
 from saip.data.sources import DataError
-from saip.data.views import IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
     "DataError",
     "Loaded",
     "PretrainLoader",

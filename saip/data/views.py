@@ -15,15 +15,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torchvision.transforms import RandomResizedCrop
 from torchvision.transforms.v2 import functional as TF
 
 from saip.config import ViewsConfig
 from saip.data.photometric import ColorJitter, GaussianBlur
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # DINO's blur: sigma 0.1..2 px.
 _BLUR = GaussianBlur((0.1, 2.0))
@@ -33,7 +31,7 @@ _SOLARIZE_THRESHOLD = 0.5
 def to_normalized(img: Image.Image) -> Tensor:
     """PIL RGB image -> float [3, H, W] with ImageNet mean/std: the input statistics every view shares."""
     pixels = TF.pil_to_tensor(img).float().div_(255)
-    return TF.normalize(pixels, list(IMAGENET_MEAN), list(IMAGENET_STD), inplace=True)
+    return TF.normalize(pixels, list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD), inplace=True)
 
 
 def _happens(p: float) -> bool:
@@ -71,7 +69,7 @@ class CropView:
             pixels = _BLUR(pixels)
         if _happens(self.solarize_p):
             pixels = TF.solarize(pixels, _SOLARIZE_THRESHOLD)
-        return TF.normalize(pixels, list(IMAGENET_MEAN), list(IMAGENET_STD), inplace=True)
+        return TF.normalize(pixels, list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD), inplace=True)
 
 
 @functools.lru_cache(maxsize=64)

@@ -5,8 +5,14 @@ Export writes `backbone.safetensors` (the wrapped timm model's own state dict), 
 `timm.create_model(j["timm_model"], **j["timm_kwargs"]).load_state_dict(load_file(...), strict=True)`
 works with no saip installed, and `backbone_taps.safetensors`: saip's own pretrained tensors
 outside timm's model (the `mid_norm` of the intermediate tap; TinyViT's CSR mask token), so that a
-loaded backbone's taps are the pretrained ones, not freshly initialised norms. `load_backbone`
-reads that, our checkpoints, or a timm name.
+loaded backbone's taps are the pretrained ones, not freshly initialised norms.
+
+`export_timm_folder` writes the same weights as a folder that timm's own loader reads
+(`timm.create_model("local-dir:FOLDER", pretrained=True)`): `model.safetensors`, `config.json`
+(architecture, `model_args`, and a `pretrained_cfg` with saip's preprocessing, so that
+`timm.data.resolve_data_config` gives it), `README.md` (a model card) and `saip/taps.safetensors`:
+in a subfolder because timm < 1.0.24 refuses a folder holding a second `*.safetensors`.
+`load_backbone` reads all of these, our checkpoints, or a timm name.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from saip.models.backbone import BACKBONES, Backbone, create_backbone
 from saip.train.checkpoint import load_checkpoint
@@ -30,6 +37,9 @@ log = logging.getLogger(__name__)
 BACKBONE_PREFIX = "backbone."
 MODEL_PREFIX = "model."
 TAPS_SUFFIX = "_taps"
+TIMM_WEIGHTS = "model.safetensors"
+TIMM_CONFIG = "config.json"
+FOLDER_TAPS = "saip/taps.safetensors"
 
 
 class WeightsError(ValueError):
@@ -70,6 +80,49 @@ def export_backbone(
     _save_safetensors(taps, out_dir / meta["taps_file"], {"saip_backbone": backbone.name})
     (out_dir / f"{stem}.json").write_text(json.dumps(meta, indent=2) + "\n")
     return path
+
+
+def timm_config(backbone: Backbone, *, source: str = "teacher") -> dict[str, Any]:
+    """`config.json` for timm's `local-dir:` loader: how to rebuild the model, and the preprocessing
+    saip trains with (ImageNet mean/std at the training size, bilinear resizing, no crop: timm's
+    default crop_pct 0.9 would cut off heads and feet). The `saip` entry is ignored by timm."""
+    defaults = backbone.model.pretrained_cfg
+    h, w = backbone.img_size
+    return {
+        "architecture": backbone.spec.timm_name,
+        "num_classes": 0,
+        "num_features": backbone.embed_dim,
+        "model_args": {k: v for k, v in backbone.export_kwargs().items() if k != "num_classes"},
+        "pretrained_cfg": {
+            "tag": "saip",
+            "custom_load": False,
+            "input_size": [3, h, w],
+            "fixed_input_size": False,
+            "interpolation": "bilinear",
+            "crop_pct": 1.0,
+            "crop_mode": "center",
+            "mean": list(IMAGENET_DEFAULT_MEAN),
+            "std": list(IMAGENET_DEFAULT_STD),
+            "num_classes": 0,
+            "first_conv": defaults.get("first_conv"),
+            "classifier": defaults.get("classifier"),
+        },
+        "saip": {"backbone": backbone.name, "source": source, "taps_file": FOLDER_TAPS},
+    }
+
+
+def export_timm_folder(
+    backbone: Backbone, out_dir: str | Path, *, source: str = "teacher", card: str
+) -> Path:
+    """Write `out_dir` as a timm `local-dir:` model with `card` as its README.md; returns `out_dir`."""
+    out_dir = Path(out_dir)
+    (out_dir / FOLDER_TAPS).parent.mkdir(parents=True, exist_ok=True)
+    timm_state, taps = split_state(backbone)
+    _save_safetensors(timm_state, out_dir / TIMM_WEIGHTS, {})
+    _save_safetensors(taps, out_dir / FOLDER_TAPS, {"saip_backbone": backbone.name})
+    (out_dir / TIMM_CONFIG).write_text(json.dumps(timm_config(backbone, source=source), indent=2) + "\n")
+    (out_dir / "README.md").write_text(card)
+    return out_dir
 
 
 def backbone_state_from_checkpoint(ckpt: dict[str, Any], which: str = "teacher") -> dict[str, torch.Tensor]:
@@ -139,8 +192,10 @@ def load_backbone(
     drop_path: float = 0.0,
 ) -> Backbone:
     """Build a backbone from `weights`: `none` (random init of `backbone`), an exported
-    `.safetensors` (its `.json` beside it), a saip checkpoint `.pt` or run directory, or a timm
-    model name (weights only from the local cache; nothing is downloaded).
+    `.safetensors` (its `.json` beside it), a timm folder from `export_timm_folder`, a saip
+    checkpoint `.pt`, a run directory (its last checkpoint, else its `export/` folder, else its
+    `backbone.safetensors`), or a timm model name (weights only from the local cache; nothing is
+    downloaded). `which` picks the network of a checkpoint; exports hold one network only.
 
     `img_size` (H, W) is the anchor size to use; None keeps the size the weights were trained at
     (256x128 for `none` and timm names). ViT position embeddings are resampled in 2-D.
@@ -149,13 +204,17 @@ def load_backbone(
     if weights == "none":
         return make(backbone, img_size or (256, 128))
     path = Path(weights)
+    if path.is_dir() and (path / TIMM_CONFIG).is_file():
+        return _load_timm_folder(path, img_size, make)
     if path.is_dir():
-        for candidate in (path / "checkpoints" / "last.pt", path / "backbone.safetensors"):
-            if candidate.is_file():
+        for candidate in (path / "checkpoints" / "last.pt", path / "export", path / "backbone.safetensors"):
+            if candidate.is_file() or (candidate / TIMM_CONFIG).is_file():
                 return load_backbone(
                     str(candidate), backbone=backbone, img_size=img_size, which=which, drop_path=drop_path
                 )
-        raise WeightsError(f"no checkpoints/last.pt or backbone.safetensors in {path}")
+        raise WeightsError(f"no checkpoints/last.pt, export/{TIMM_CONFIG} or backbone.safetensors in {path}")
+    if path.name == TIMM_WEIGHTS and (path.parent / TIMM_CONFIG).is_file():
+        return _load_timm_folder(path.parent, img_size, make)
     if path.suffix == ".safetensors":
         return _load_safetensors(path, img_size, make)
     if path.suffix in (".pt", ".pth"):
@@ -187,6 +246,21 @@ def _load_safetensors(
     if taps.is_file():
         state |= load_file(str(taps))
     _load_into(model, state, str(path))
+    return _at_size(model, img_size)
+
+
+def _load_timm_folder(
+    folder: Path, img_size: tuple[int, int] | None, make: Callable[..., Backbone]
+) -> Backbone:
+    config = json.loads((folder / TIMM_CONFIG).read_text())
+    meta = config.get("saip", {})
+    name = meta.get("backbone") or _name_for_timm(config["architecture"])
+    model = make(name, tuple(config["pretrained_cfg"]["input_size"][1:]))
+    state = _with_prefix(load_file(str(folder / TIMM_WEIGHTS)))
+    taps = folder / meta.get("taps_file", FOLDER_TAPS)
+    if taps.is_file():
+        state |= load_file(str(taps))
+    _load_into(model, state, str(folder))
     return _at_size(model, img_size)
 
 

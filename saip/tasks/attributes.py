@@ -31,7 +31,7 @@ from saip.tasks.data.attribute_sets import AttributeImages, AttributeSets, read_
 from saip.tasks.data.checks import decode_image, scan
 from saip.tasks.data.samplers import shuffled_batches
 from saip.tasks.data.transforms import eval_transform, train_transform
-from saip.tasks.engine import TaskParts, open_run, run_task, select_device
+from saip.tasks.engine import Metric, TaskParts, open_run, run_task, select_device
 from saip.tasks.features import eval_mode, extract_features
 from saip.train.rundir import RunDir
 
@@ -133,7 +133,8 @@ def _frozen_features(
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict[str, Metric]:
+    """The work of `saip eval attributes`: the metrics (also in `metrics.json`); `{}` after `--check-data`."""
     cfg = load_eval_config(AttributesConfig, args)
     if cfg.protocol not in PROTOCOLS:
         raise ValueError(f"unknown attribute protocol {cfg.protocol!r}; known: {', '.join(PROTOCOLS)}")
@@ -147,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         len(sets.names),
     )
     if args.check_data:
-        return scan(sets.train.paths + sets.test.paths, decode_image, str(cfg.data))
+        scan(sets.train.paths + sets.test.paths, decode_image, str(cfg.data))
+        return {}
     backbone = load_eval_backbone(cfg.model, finetune=cfg.protocol == "finetune")
     if len(sets.train.paths) < cfg.train.batch_size:
         raise ValueError(
@@ -175,5 +177,4 @@ def run(args: argparse.Namespace) -> int:
             n, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
         ),
     )
-    run_task(parts, cfg, run_dir, device=device, resume=args.resume)
-    return 0
+    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -36,7 +36,7 @@ from saip.tasks.dense.task import (
     dense_parts,
     eval_loader,
 )
-from saip.tasks.engine import open_run, run_task, select_device
+from saip.tasks.engine import Metric, open_run, run_task, select_device
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -104,14 +104,16 @@ def make_evaluate(val_set: LIPDataset, cfg: ParsingConfig) -> Callable[[DenseMod
     return evaluate
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict[str, Metric]:
+    """The work of `saip eval parsing`: the metrics (also in `metrics.json`); `{}` after `--check-data`."""
     cfg = load_eval_config(ParsingConfig, args)
     if cfg.format != "lip":
         raise ValueError(f"unknown parsing format {cfg.format!r}; supported: lip")
     root = Path(cfg.data)
     train_files, val_files = lip_files(root, "train"), lip_files(root, "val")
     if args.check_data:
-        return scan(train_files + val_files, check_pair, f"{root} (LIP)")
+        scan(train_files + val_files, check_pair, f"{root} (LIP)")
+        return {}
     backbone = dense_backbone(cfg)
     device = select_device(cfg.train.device)
     head = PartHead(backbone.embed_dim, backbone.mid_dim, len(LIP_CLASSES), cfg.parsing.head_width)
@@ -126,5 +128,4 @@ def run(args: argparse.Namespace) -> int:
     val_set = LIPDataset(val_files, size)
     run_dir = open_run(cfg)
     parts = dense_parts(cfg, model, train_set, part_loss, make_evaluate(val_set, cfg))
-    run_task(parts, cfg, run_dir, device=device, resume=args.resume)
-    return 0
+    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -46,7 +46,7 @@ from saip.tasks.dense.task import (
     dense_parts,
     eval_loader,
 )
-from saip.tasks.engine import open_run, run_task, select_device
+from saip.tasks.engine import Metric, open_run, run_task, select_device
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,8 @@ def make_evaluate(
     return evaluate
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict[str, Metric]:
+    """The work of `saip eval pose`: the metrics (also in `metrics.json`); `{}` after `--check-data`."""
     cfg = load_eval_config(PoseConfig, args)
     root = Path(cfg.data)
     kpset = find_keypoint_set(root, cfg.format)
@@ -162,7 +163,8 @@ def run(args: argparse.Namespace) -> int:
     check_images(val_instances, f"{kpset.name} val")
     if args.check_data:
         files = sorted({inst.file for inst in train_instances + val_instances})
-        return scan(files, decode_image, f"{root} ({kpset.name})")
+        scan(files, decode_image, f"{root} ({kpset.name})")
+        return {}
     backbone = dense_backbone(cfg)
     device = select_device(cfg.train.device)
     head = HeatmapHead(backbone.embed_dim, kpset.num, final_stride(backbone), cfg.pose.head_width)
@@ -181,5 +183,4 @@ def run(args: argparse.Namespace) -> int:
     val_set = TopDownDataset(val_instances, kpset, size, sigma=cfg.pose.heatmap_sigma)
     run_dir = open_run(cfg)
     parts = dense_parts(cfg, model, train_set, heatmap_loss, make_evaluate(val_set, gt_val, kpset, cfg))
-    run_task(parts, cfg, run_dir, device=device, resume=args.resume)
-    return 0
+    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -29,7 +29,7 @@ from saip.tasks.data.checks import decode_image, scan
 from saip.tasks.data.reid_sets import ReidImages, ReidSets, read_market1501, read_reid
 from saip.tasks.data.samplers import pk_batches
 from saip.tasks.data.transforms import eval_transform, train_transform
-from saip.tasks.engine import TaskParts, open_run, run_task, select_device
+from saip.tasks.engine import Metric, TaskParts, open_run, run_task, select_device
 from saip.tasks.features import eval_mode, extract_features
 from saip.tasks.reid_model import ReidModel, Standardize
 from saip.tasks.reid_pictures import save_ranking_picture
@@ -187,7 +187,8 @@ def _finetune_parts(backbone: Backbone, sets: ReidSets, cfg: ReidConfig, evaluat
     )
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict[str, Metric]:
+    """The work of `saip eval reid`: the metrics (also in `metrics.json`); `{}` after `--check-data`."""
     cfg = load_eval_config(ReidConfig, args)
     if args.save_features:
         cfg.reid.save_features = True
@@ -201,12 +202,12 @@ def run(args: argparse.Namespace) -> int:
         log.info("%s: %d train images (%d ids)", cfg.data, len(sets.train), sets.train.num_ids)
     if args.check_data:
         splits = [s for s in (sets.train, sets.query, sets.gallery) if s is not None]
-        return scan([p for split in splits for p in split.paths], decode_image, str(cfg.data))
+        scan([p for split in splits for p in split.paths], decode_image, str(cfg.data))
+        return {}
     backbone = load_eval_backbone(cfg.model, finetune=finetune)
     evaluate = _evaluator(sets, cfg, device)
     parts = _finetune_parts(backbone, sets, cfg, evaluate) if finetune else None
     run_dir = open_run(cfg)
     if parts is None:
         parts = TaskParts(model=_frozen_model(backbone, sets, cfg, device), evaluate=evaluate)
-    run_task(parts, cfg, run_dir, device=device, resume=args.resume, train=finetune)
-    return 0
+    return run_task(parts, cfg, run_dir, device=device, resume=args.resume, train=finetune)

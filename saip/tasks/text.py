@@ -39,7 +39,7 @@ from saip.tasks.data.pedes_sets import LAYOUTS, PedesSplit, read_pedes
 from saip.tasks.data.reid_sets import ReidImages
 from saip.tasks.data.samplers import caption_batches
 from saip.tasks.data.transforms import eval_transform, train_transform
-from saip.tasks.engine import TaskParts, open_run, run_task, select_device
+from saip.tasks.engine import Metric, TaskParts, open_run, run_task, select_device
 from saip.tasks.features import eval_mode, extract_features
 from saip.tasks.retrieval_metrics import text_retrieval_metrics
 from saip.tasks.text_encoders import TEXT_ENCODERS, TextEncoderSpec, create_text_encoder
@@ -216,7 +216,8 @@ def _model(
     return TextImageModel(backbone, image_dim, encoder, section.width, section.embed_dim, num_ids)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> dict[str, Metric]:
+    """The work of `saip eval text`: the metrics (also in `metrics.json`); `{}` after `--check-data`."""
     cfg = load_eval_config(TextConfig, args)
     if args.save_similarity:
         cfg.text.save_similarity = True
@@ -235,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
         len(test.captions),
     )
     if args.check_data:
-        return scan(sorted({*sets.train.paths, *test.paths}), decode_image, str(cfg.data))
+        scan(sorted({*sets.train.paths, *test.paths}), decode_image, str(cfg.data))
+        return {}
     if not test.captions:
         raise ValueError(f"{cfg.data}: the {cfg.text.split} split has no captions to rank")
     captioned = len(np.unique(train.caption_image))
@@ -277,5 +279,4 @@ def run(args: argparse.Namespace) -> int:
         collate=collate_pairs,
         backbone=backbone.model if finetune else None,
     )
-    run_task(parts, cfg, run_dir, device=device, resume=args.resume)
-    return 0
+    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

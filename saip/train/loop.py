@@ -1,4 +1,5 @@
-"""`saip pretrain`: set-up, the loop over optimizer steps, checkpoints, pictures, the final export.
+"""`saip pretrain`: set-up, the loop over optimizer steps, checkpoints, pictures, the final export
+(`backbone.safetensors` and the timm folder `export/` with its model card).
 
 Stages of one iteration (dinov2-style): schedules at the global step -> `train_step` -> counters
 and non-finite policy -> logging -> checkpoint -> pictures -> online probe. Runs as one process
@@ -25,7 +26,8 @@ from tqdm import tqdm
 from saip.cli import add_run_arguments
 from saip.config import ConfigError, PretrainConfig, load_config, to_yaml
 from saip.data.pipeline import build_pretrain_loader, fixed_batch
-from saip.export.weights import export_backbone
+from saip.export.card import model_card
+from saip.export.weights import export_backbone, export_timm_folder
 from saip.models.backbone import Backbone
 from saip.models.saip import SAIPStudent
 from saip.models.teacher import ExpertEncoder
@@ -293,20 +295,29 @@ def save_checkpoint(
         ckpt_io.prune_checkpoints(run.checkpoints, ctx.cfg.train.keep_checkpoints)
 
 
-def run(args: argparse.Namespace) -> int:
+def pretrain(args: argparse.Namespace) -> Path:
+    """The work of `saip pretrain` (and `saip.pretrain`): returns the run directory.
+
+    Raises `NonFiniteError` after too many non-finite losses in a row."""
     cfg = resolve_config(args)
     d, device = setup_distributed(cfg.train.device)
     try:
         return _train(cfg, args, d, device)
-    except NonFiniteError as err:
-        log.error("%s", err)
-        return 3
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch.device) -> int:
+def run(args: argparse.Namespace) -> int:
+    try:
+        pretrain(args)
+    except NonFiniteError as err:
+        log.error("%s", err)
+        return 3
+    return 0
+
+
+def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch.device) -> Path:
     accum = cfg.train.accum_steps
     share_cpu_cores(cfg, device, d)
     first_loader = build_pretrain_loader(cfg, rank=d.rank, world_size=d.world)  # data errors before any work
@@ -433,7 +444,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
         bar.close()
         if d.main:
             _finish(run, ctx, cfg, step, counters, probe_set, warmup)
-        return 0
+        return run.path
 
 
 def _count(
@@ -505,7 +516,8 @@ def _finish(
     probe_set: str,
     warmup: int,
 ) -> None:
-    export_backbone(exported_backbone(ctx), run.path, source=cfg.train.export)
+    backbone = exported_backbone(ctx)
+    export_backbone(backbone, run.path, source=cfg.train.export)
     records = run.read_log()
     warnings = health_warnings(records, cfg.csm.out_dim, warmup) if cfg.csm.enabled else []
     for warning in warnings:
@@ -519,6 +531,8 @@ def _finish(
         **probe_summary(records, probe_set),
         "health_warnings": warnings,
     }
+    card = model_card(cfg, summary, backbone, source=cfg.train.export)
+    export_timm_folder(backbone, run.path / "export", source=cfg.train.export, card=card)
     fault_point("before_summary")
     run.write_json("summary.json", summary)
     write_report(run, prototypes=cfg.csm.out_dim if cfg.csm.enabled else None)

@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import small_config
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from saip.data import IMAGENET_MEAN, IMAGENET_STD
 from saip.data.scene import Paste, SceneBuilder, cell_targets, compose
 
 SIZE = (64, 64)  # a 4 x 4 grid of 16-px cells
-BLACK = (-torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD)).view(3, 1, 1)
+BLACK = (-torch.tensor(IMAGENET_DEFAULT_MEAN) / torch.tensor(IMAGENET_DEFAULT_STD)).view(3, 1, 1)
 
 
 def _mask(rows: slice, cols: slice) -> torch.Tensor:

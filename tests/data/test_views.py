@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from conftest import person_image, small_config
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from saip.data import IMAGENET_MEAN, IMAGENET_STD
 from saip.data.views import MultiCropViews, band_matte, swap_background, to_normalized
 
 
@@ -26,7 +26,10 @@ def test_shapes_follow_config() -> None:
 def test_normalize_matches_imagenet_stats() -> None:
     out = to_normalized(Image.new("RGB", (2, 3), (0, 51, 255)))
     assert out.shape == (3, 3, 2)
-    expected = [(v / 255 - m) / s for v, m, s in zip((0, 51, 255), IMAGENET_MEAN, IMAGENET_STD, strict=True)]
+    expected = [
+        (v / 255 - m) / s
+        for v, m, s in zip((0, 51, 255), IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, strict=True)
+    ]
     torch.testing.assert_close(out[:, 0, 0], torch.tensor(expected))
 
 
@@ -34,7 +37,7 @@ def test_black_image_survives_every_augmentation_as_normalised_zero() -> None:
     # Jitter, grayscale, blur and solarisation (threshold 128) all keep black pixels black.
     torch.manual_seed(1)
     views = MultiCropViews(small_config().views)(Image.new("RGB", (40, 80)))
-    black = (-torch.tensor(IMAGENET_MEAN) / torch.tensor(IMAGENET_STD)).view(3, 1, 1)
+    black = (-torch.tensor(IMAGENET_DEFAULT_MEAN) / torch.tensor(IMAGENET_DEFAULT_STD)).view(3, 1, 1)
     for key in ("global", "local", "half"):
         torch.testing.assert_close(views[key], black.expand_as(views[key]))
 

@@ -55,6 +55,10 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
         "checkpoints/last.pt",
         "backbone.safetensors",
         "backbone.json",
+        "export/model.safetensors",
+        "export/config.json",
+        "export/README.md",
+        "export/saip/taps.safetensors",
         "summary.json",
         "report.md",
         "loss_curves.png",
@@ -81,6 +85,11 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
     assert summary["probe_mAP_random_init"] == log[0]["probe_mAP_random_init"] > 0
     report = (out / "report.md").read_text()
     assert f"{summary['probe_mAP_random_init']:.4f}" in report and "random init" in report
+    # The model card states the probe numbers with the random-init reference, and the licence.
+    card = (out / "export" / "README.md").read_text()
+    for key in ("probe_mAP_end", "probe_mAP_random_init"):
+        assert f"{summary[key]:.4f}" in card
+    assert "random initialisation" in card and "inherit the licence" in card and "CSS" in card
     # The probe set's absolute path is in the resolved config.
     assert str((out / "probe_reid").resolve()) in (out / "config.yaml").read_text()
     # The exported teacher backbone loads into plain timm, strictly, and matches the checkpoint.

@@ -62,9 +62,9 @@ def missing_files(paths: Sequence[Path], what: str) -> None:
         )
 
 
-def scan(items: Sequence[T], check: Callable[[T], object], what: str) -> int:
-    """`--check-data`: run `check` on every item; exit code 0 with a summary line, else a `DataError`
-    naming the first problems (the whole set is scanned so the count is the real one)."""
+def scan(items: Sequence[T], check: Callable[[T], object], what: str) -> None:
+    """`--check-data`: run `check` on every item; a summary line, else a `DataError` naming the first
+    problems (the whole set is scanned so the count is the real one)."""
     problems = []
     for item in items:
         try:
@@ -76,4 +76,3 @@ def scan(items: Sequence[T], check: Callable[[T], object], what: str) -> int:
             f"{what}: {len(problems)} of {len(items)} samples are bad: {'; '.join(problems[:SHOWN])}"
         )
     log.info("%s: all %d samples decode and their labels are in range", what, len(items))
-    return 0

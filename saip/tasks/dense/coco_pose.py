@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
@@ -28,9 +29,6 @@ from saip.tasks.dense.heatmap import encode
 from saip.tasks.dense.keypoints import COCO_BODY, COCO_WHOLEBODY, KeypointSet
 
 log = logging.getLogger(__name__)
-
-IMAGENET_MEAN = [0.485, 0.456, 0.406]
-IMAGENET_STD = [0.229, 0.224, 0.225]
 
 
 def find_keypoint_set(root: str | Path, prefer: str = "auto") -> KeypointSet:
@@ -214,7 +212,9 @@ class TopDownDataset(Dataset):
             points, visible = points[self.flip_index], visible[self.flip_index]
         target, weight = encode(points, visible, self.input_size, self.heatmap_size, self.sigma)
         tensor = TF.normalize(
-            TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD
+            TF.to_dtype(TF.to_image(crop), torch.float32, scale=True),
+            list(IMAGENET_DEFAULT_MEAN),
+            list(IMAGENET_DEFAULT_STD),
         )
         return {
             "image": tensor,

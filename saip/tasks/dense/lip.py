@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
@@ -22,7 +23,6 @@ from torchvision.transforms.v2 import functional as TF
 from saip.errors import DataError
 from saip.tasks.data.checks import decode_image, header_size, missing_files
 from saip.tasks.dense.affine import box_to_region, region_matrix, warp_image
-from saip.tasks.dense.coco_pose import IMAGENET_MEAN, IMAGENET_STD
 from saip.tasks.dense.flip import swap_index
 
 LIP_CLASSES = (
@@ -149,7 +149,9 @@ class LIPDataset(Dataset):
         if flip:  # a left arm now looks like a right arm; `swap` maps slot num_classes to IGNORE
             target = self.swap[torch.where(target == IGNORE, self.num_classes, target)]
         tensor = TF.normalize(
-            TF.to_dtype(TF.to_image(crop), torch.float32, scale=True), IMAGENET_MEAN, IMAGENET_STD
+            TF.to_dtype(TF.to_image(crop), torch.float32, scale=True),
+            list(IMAGENET_DEFAULT_MEAN),
+            list(IMAGENET_DEFAULT_STD),
         )
         return {"image": tensor, "label": target, "index": index}
 

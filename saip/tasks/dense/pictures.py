@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import Tensor
-
-from saip.tasks.dense.coco_pose import IMAGENET_MEAN, IMAGENET_STD
 
 
 def to_pil(image: Tensor) -> Image.Image:
     """A normalised [3, H, W] tensor back to an RGB picture."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
     pixels = ((image.float().cpu() * std + mean).clamp(0, 1) * 255).byte()
     return Image.fromarray(pixels.permute(1, 2, 0).numpy())
 
