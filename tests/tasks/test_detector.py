@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from saip.models.backbone import create_backbone
-from saip.tasks.dense.coco_pose import IMAGENET_MEAN, IMAGENET_STD
 from saip.tasks.instance.detector import BackbonePyramid, DetectorConfig, build_detector
 
 SMALL = DetectorConfig(pyramid_dim=16, min_size=64, max_size=96, anchor_sizes=(8, 16, 32, 64, 128))
@@ -27,7 +27,9 @@ def test_faster_rcnn_trains_and_predicts_on_cpu() -> None:
     model = build_detector(create_backbone("vit_micro", (64, 64)), SMALL)
     transform = model.transform
     assert (transform.min_size, transform.max_size) == ((64,), 96)
-    assert transform.image_mean == IMAGENET_MEAN and transform.image_std == IMAGENET_STD
+    assert transform.image_mean == list(IMAGENET_DEFAULT_MEAN) and transform.image_std == list(
+        IMAGENET_DEFAULT_STD
+    )
     assert model.roi_heads.detections_per_img == 300
     images = [torch.rand(3, 96, 128), torch.rand(3, 120, 80)]
     targets = [

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import LayerNorm2d
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
@@ -30,7 +31,6 @@ from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
 from saip.models.backbone import Backbone
-from saip.tasks.dense.coco_pose import IMAGENET_MEAN, IMAGENET_STD
 from saip.tasks.dense.heads import token_map
 
 LEVELS = ["0", "1", "2", "3"]  # strides 4, 8, 16, 32; torchvision's LastLevelMaxPool adds "pool" (64)
@@ -168,8 +168,8 @@ def build_detector(
         num_classes=2,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
-        image_mean=IMAGENET_MEAN,
-        image_std=IMAGENET_STD,
+        image_mean=list(IMAGENET_DEFAULT_MEAN),
+        image_std=list(IMAGENET_DEFAULT_STD),
         rpn_anchor_generator=anchors,
         box_detections_per_img=cfg.detections_per_img,
         box_score_thresh=cfg.score_thresh,
