@@ -63,6 +63,6 @@ def test_bad_arguments_are_clear() -> None:
     with pytest.raises(TypeError, match="max_step"):
         saip.pretrain(max_step=1)
     with pytest.raises(ValueError, match="unknown task"):
-        saip.evaluate("detection", "none", "/nowhere")
+        saip.evaluate("no_such_task", "none", "/nowhere")
     with pytest.raises(TypeError, match="key=value"):
         saip.evaluate("reid", "none", "/nowhere", "train.seed=1")
