@@ -119,3 +119,6 @@ def test_onnx_parity_and_cli(tmp_path: Path) -> None:
         main(["export", str(tmp_path / "run" / "backbone.safetensors"), "--out", str(tmp_path / "cli")]) == 0
     )
     assert (tmp_path / "cli" / "backbone.safetensors").is_file()
+    # A bare weights file has no run beside it: the card says so instead of inventing a history.
+    assert "was not found" in (tmp_path / "cli" / "export" / "README.md").read_text()
+    assert timm.create_model(f"local-dir:{tmp_path / 'cli' / 'export'}", pretrained=True) is not None

@@ -109,6 +109,15 @@ def test_run_directory_and_export(tmp_path: Path, tiny_overrides: list[str]) -> 
     assert json.loads((ev / "metrics.json").read_text())["mAP"] == pytest.approx(
         log[3]["probe_mAP"], abs=1e-6
     )
+    # `saip export` of the run (or of its checkpoint) writes the same timm folder and model card.
+    for source in (out, out / "checkpoints" / "last.pt"):
+        again = tmp_path / f"again_{source.name}"
+        assert main(["export", str(source), "--out", str(again)]) == 0
+        assert (again / "export" / "README.md").read_text() == card
+        assert (
+            load_file(again / "export" / "model.safetensors").keys()
+            == load_file(out / "export" / "model.safetensors").keys()
+        )
 
 
 def assert_same_log(a: list[dict], b: list[dict]) -> None:
