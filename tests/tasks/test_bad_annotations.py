@@ -54,6 +54,20 @@ def short_keypoints(root: Path) -> str:
     return f"{root / TRAIN_JSON}: annotation {ann_id}: keypoints has 48 values"
 
 
+def image_size(root: Path) -> str:
+    """The record says one pixel wider than the image file (annotations made for a resized copy)."""
+    gt = json.loads((root / TRAIN_JSON).read_text())
+    image_id = _first_with_points(gt)["image_id"]
+    record = next(img for img in gt["images"] if img["id"] == image_id)
+    _edit_json(
+        root / TRAIN_JSON,
+        lambda gt: next(i for i in gt["images"] if i["id"] == image_id).update(width=record["width"] + 1),
+    )
+    w, h = record["width"], record["height"]
+    file = root / "train2017" / record["file_name"]
+    return f"{file}: {w}x{h} pixels, but image {image_id} in the coco train annotations says {w + 1}x{h}"
+
+
 def truncated_json(root: Path) -> str:
     text = (root / TRAIN_JSON).read_text()
     (root / TRAIN_JSON).write_text(text[: len(text) // 2])
@@ -100,6 +114,7 @@ def truncated_image(root: Path) -> str:
         ("pose", no_bbox, False),
         ("pose", short_keypoints, False),
         ("pose", truncated_json, False),
+        ("pose", image_size, False),
         ("attributes", truncated_mat, False),
         ("attributes", missing_middle_image, False),
         ("parsing", label_size, False),
