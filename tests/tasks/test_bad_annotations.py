@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 from PIL import Image
 from torch._utils import ExceptionWrapper
 
@@ -80,6 +81,17 @@ def truncated_mat(root: Path) -> str:
     return f"{root / 'annotation.mat'}: not a readable MATLAB file"
 
 
+def label_not_binary(root: Path) -> str:
+    """A train label of 2 (a soft or shifted label) in PA-100K's annotation.mat."""
+    path = root / "annotation.mat"
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    mat["train_label"][1, 3] = 2
+    scipy.io.savemat(path, mat)
+    image = np.asarray(mat["train_images_name"].ravel()[1]).ravel()[0]
+    attribute = np.asarray(mat["attributes"].ravel()[3]).ravel()[0]
+    return f"{path}: train+val labels must be 0 or 1, got 2 for {image}, attribute {attribute} (1 bad in all)"
+
+
 def missing_middle_image(root: Path) -> str:
     images = sorted((root / "data").iterdir())
     images[len(images) // 2].unlink()
@@ -116,6 +128,7 @@ def truncated_image(root: Path) -> str:
         ("pose", truncated_json, False),
         ("pose", image_size, False),
         ("attributes", truncated_mat, False),
+        ("attributes", label_not_binary, False),
         ("attributes", missing_middle_image, False),
         ("parsing", label_size, False),
         ("parsing", label_value, True),
