@@ -219,7 +219,7 @@ def build_context(cfg: PretrainConfig, device: torch.device, d: Dist) -> StepCon
         wrapped = DistributedDataParallel(
             student,
             device_ids=[device.index] if device.type == "cuda" else None,
-            broadcast_buffers=False,
+            broadcast_buffers=False,  # train_step averages BatchNorm statistics over ranks
             find_unused_parameters=not every_part_used,
         )
     return StepContext(

@@ -4,10 +4,11 @@
 2. per micro-batch: batch-level randomness (cross-scale factors, CSR mask) from a generator seeded
    by (seed, step, rank x accumulation + micro-batch), teacher forward under no_grad, student
    forward over views grouped by (H, W), named losses, weighted sum, scaled backward;
-3. on the last micro-batch only: a non-finite check across ranks, clipping, the optimizer step,
-   then the CSM centre update (mean of the micro-batches' teacher logit means) and the EMA update
-   of the expert encoder, once per optimizer step and only when the optimizer really stepped: a
-   skipped step (non-finite loss, or the fp16 grad scaler found inf gradients) changes nothing.
+3. on the last micro-batch only: BatchNorm running statistics averaged over ranks, a non-finite
+   check across ranks, clipping, the optimizer step, then the CSM centre update (mean of the
+   micro-batches' teacher logit means) and the EMA update of the expert encoder, once per
+   optimizer step and only when the optimizer really stepped: a skipped step (non-finite loss, or
+   the fp16 grad scaler found inf gradients) changes nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from timm.utils import distribute_bn
 from torch import Tensor, nn
 
 from saip.config import PretrainConfig
@@ -321,6 +323,8 @@ def train_step(
             sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(micro_batches)
         total_sum += float(total.detach()) / len(micro_batches)
         last = mb
+    if _distributed():  # ranks EMA, checkpoint and evaluate the same statistics (docs/backbones.md)
+        distribute_bn(ctx.module, dist.get_world_size(), reduce=True)
     finite = _all_finite(torch.tensor(0.0 if finite else float("nan")), ctx.device)
     grad_norm = float("nan")
     if finite:

@@ -11,6 +11,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
+from saip.errors import DataError
 from saip.tasks.data.attribute_sets import read_attributes
 from saip.tasks.data.safe_pickle import load_plain_pickle
 
@@ -93,3 +94,16 @@ def test_layout_errors(tmp_path, pa100k_root) -> None:
         read_attributes(tmp_path, "peta", "bad.json")
     with pytest.raises(ValueError, match="unknown attribute format"):
         read_attributes(pa100k_root, "rap")
+
+
+def test_peta_label_other_than_0_or_1_is_a_data_error_naming_the_file(tmp_path) -> None:
+    """-1 ("unknown", as some attribute sets write it) is refused, not trained on as a label."""
+    _write_peta(tmp_path)
+    mat = scipy.io.loadmat(tmp_path / "PETA.mat")
+    mat["peta"][0, 0]["data"][3, 4 + 2] = -1  # test image 00004.png, attribute attr2
+    scipy.io.savemat(tmp_path / "PETA.mat", {"peta": mat["peta"]})
+    with pytest.raises(DataError) as caught:
+        read_attributes(tmp_path, "peta")
+    assert str(caught.value) == (
+        f"{tmp_path / 'PETA.mat'}: test labels must be 0 or 1, got -1 for 00004.png, attribute attr2 (1 bad in all)"
+    )

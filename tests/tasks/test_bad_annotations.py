@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 from PIL import Image
 from torch._utils import ExceptionWrapper
 
@@ -54,6 +55,20 @@ def short_keypoints(root: Path) -> str:
     return f"{root / TRAIN_JSON}: annotation {ann_id}: keypoints has 48 values"
 
 
+def image_size(root: Path) -> str:
+    """The record says one pixel wider than the image file (annotations made for a resized copy)."""
+    gt = json.loads((root / TRAIN_JSON).read_text())
+    image_id = _first_with_points(gt)["image_id"]
+    record = next(img for img in gt["images"] if img["id"] == image_id)
+    _edit_json(
+        root / TRAIN_JSON,
+        lambda gt: next(i for i in gt["images"] if i["id"] == image_id).update(width=record["width"] + 1),
+    )
+    w, h = record["width"], record["height"]
+    file = root / "train2017" / record["file_name"]
+    return f"{file}: {w}x{h} pixels, but image {image_id} in the coco train annotations says {w + 1}x{h}"
+
+
 def truncated_json(root: Path) -> str:
     text = (root / TRAIN_JSON).read_text()
     (root / TRAIN_JSON).write_text(text[: len(text) // 2])
@@ -64,6 +79,17 @@ def truncated_mat(root: Path) -> str:
     data = (root / "annotation.mat").read_bytes()
     (root / "annotation.mat").write_bytes(data[: len(data) // 2])
     return f"{root / 'annotation.mat'}: not a readable MATLAB file"
+
+
+def label_not_binary(root: Path) -> str:
+    """A train label of 2 (a soft or shifted label) in PA-100K's annotation.mat."""
+    path = root / "annotation.mat"
+    mat = {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+    mat["train_label"][1, 3] = 2
+    scipy.io.savemat(path, mat)
+    image = np.asarray(mat["train_images_name"].ravel()[1]).ravel()[0]
+    attribute = np.asarray(mat["attributes"].ravel()[3]).ravel()[0]
+    return f"{path}: train+val labels must be 0 or 1, got 2 for {image}, attribute {attribute} (1 bad in all)"
 
 
 def missing_middle_image(root: Path) -> str:
@@ -100,7 +126,9 @@ def truncated_image(root: Path) -> str:
         ("pose", no_bbox, False),
         ("pose", short_keypoints, False),
         ("pose", truncated_json, False),
+        ("pose", image_size, False),
         ("attributes", truncated_mat, False),
+        ("attributes", label_not_binary, False),
         ("attributes", missing_middle_image, False),
         ("parsing", label_size, False),
         ("parsing", label_value, True),

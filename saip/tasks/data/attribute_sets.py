@@ -57,12 +57,22 @@ def _loadmat(path: Path) -> dict[str, Any]:
         ) from err
 
 
-def _checked(root: Path, paths: list[Path], labels: np.ndarray, what: str) -> AttributeList:
+def _checked(
+    mat_path: Path, paths: list[Path], labels: np.ndarray, names: list[str], what: str
+) -> AttributeList:
+    """The split's labels and images, checked: a label other than 0/1 (a soft or -1 "unknown" label,
+    a column shift) would train and score silently wrong, so it names the file, image and attribute."""
     if len(paths) != len(labels):
-        raise ValueError(f"{root}: {what} has {len(paths)} images but {len(labels)} label rows")
-    if not np.isin(labels, (0, 1)).all():
-        raise ValueError(f"{root}: {what} labels must be 0 or 1")
-    missing_files(paths, f"{root}: {what}")
+        raise DataError(f"{mat_path}: {what} has {len(paths)} images but {len(labels)} label rows")
+    bad = np.argwhere(~np.isin(labels, (0, 1)))
+    if len(bad):
+        row, col = bad[0]
+        attribute = names[col] if col < len(names) else f"#{col}"
+        raise DataError(
+            f"{mat_path}: {what} labels must be 0 or 1, got {labels[row, col]:g} for {paths[row].name}, "
+            f"attribute {attribute} ({len(bad)} bad in all)"
+        )
+    missing_files(paths, f"{mat_path.parent}: {what}")
     return AttributeList(paths, labels.astype(np.float32))
 
 
@@ -81,7 +91,7 @@ def read_pa100k(root: str | Path) -> AttributeSets:
     def split(*parts: str) -> AttributeList:
         paths = [root / "data" / n for s in parts for n in _cell_strings(mat[f"{s}_images_name"])]
         labels = np.concatenate([mat[f"{s}_label"] for s in parts])
-        return _checked(root, paths, labels, "+".join(parts))
+        return _checked(mat_path, paths, labels, names, "+".join(parts))
 
     return AttributeSets(split("train", "val"), split("test"), names)
 
@@ -127,7 +137,7 @@ def read_peta(root: str | Path, split_file: str = "") -> AttributeSets:
     train = np.concatenate([idx["train_idx"], idx["val_idx"]])
 
     def subset(ids: np.ndarray, what: str) -> AttributeList:
-        return _checked(root, [paths[i] for i in ids], labels[ids], what)
+        return _checked(mat_path, [paths[i] for i in ids], labels[ids], names, what)
 
     return AttributeSets(subset(train, "train+val"), subset(idx["test_idx"], "test"), names)
 

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from torchvision.transforms.v2 import functional as TF
 
 from saip.errors import DataError
-from saip.tasks.data.checks import missing_files, read_json
+from saip.tasks.data.checks import header_size, missing_files, read_json
 from saip.tasks.dense.affine import apply_points, box_to_region, invert, region_matrix, warp_image
 from saip.tasks.dense.heatmap import encode
 from saip.tasks.dense.keypoints import COCO_BODY, COCO_WHOLEBODY, KeypointSet
@@ -57,6 +57,7 @@ class Instance:
     box: tuple[float, float, float, float]
     score: float
     points: np.ndarray  # [K, 3] (x, y, v); zeros when the box comes from a detector
+    size: tuple[int, int]  # (W, H) the image record states: boxes and points are in its frame
 
 
 @dataclass
@@ -140,7 +141,14 @@ def person_instances(
             box = _clip_box(ann["bbox"], img["width"], img["height"])
             if box is not None:
                 out.append(
-                    Instance(img["id"], image_dir / img["file_name"], box, 1.0, points.astype(np.float32))
+                    Instance(
+                        img["id"],
+                        image_dir / img["file_name"],
+                        box,
+                        1.0,
+                        points.astype(np.float32),
+                        (img["width"], img["height"]),
+                    )
                 )
         return out
     empty = np.zeros((kpset.num, 3), dtype=np.float32)
@@ -150,15 +158,34 @@ def person_instances(
             continue
         box = _clip_box(det["bbox"], img["width"], img["height"])
         if box is not None:
-            out.append(Instance(img["id"], image_dir / img["file_name"], box, float(det["score"]), empty))
+            out.append(
+                Instance(
+                    img["id"],
+                    image_dir / img["file_name"],
+                    box,
+                    float(det["score"]),
+                    empty,
+                    (img["width"], img["height"]),
+                )
+            )
     return out
 
 
 def check_images(instances: list[Instance], what: str) -> None:
-    """Fail before training when the annotation file points at images that are not there."""
+    """Fail before training when the annotation file points at images that are not there, or whose
+    header size is not the record's: boxes and points would then be in another image's frame (a
+    resized copy), and clipping and crops silently wrong. Headers only, so seconds for COCO."""
     if not instances:
         raise DataError(f"{what}: no person with labelled keypoints")
-    missing_files(sorted({inst.file for inst in instances}), what)
+    records = {inst.file: inst for inst in instances}
+    missing_files(sorted(records), what)
+    for file, inst in sorted(records.items()):
+        width, height = header_size(file)
+        if (width, height) != inst.size:
+            raise DataError(
+                f"{file}: {width}x{height} pixels, but image {inst.image_id} in the {what} annotations "
+                f"says {inst.size[0]}x{inst.size[1]} (width x height)"
+            )
 
 
 class TopDownDataset(Dataset):
