@@ -44,3 +44,6 @@ class ExpertEncoder(nn.Module):
         for t, s in pairs:
             if not t.is_floating_point():
                 t.copy_(s)
+        # timm's TinyViT caches its gathered attention biases in eval mode, and the teacher is
+        # never in training mode: without this the teacher would keep its first step's biases.
+        self.train(False)
