@@ -240,13 +240,9 @@ def _load_safetensors(
         raise WeightsError(f"{path} has no {meta_path.name} beside it saying which timm model it is")
     meta = json.loads(meta_path.read_text())
     name = meta.get("saip_backbone") or _name_for_timm(meta["timm_model"])
-    model = make(name, tuple(meta.get("input_size", img_size or (256, 128))))
-    state = _with_prefix(load_file(str(path)))
+    size = tuple(meta.get("input_size", img_size or (256, 128)))
     taps = path.parent / meta.get("taps_file", f"{path.stem}{TAPS_SUFFIX}.safetensors")
-    if taps.is_file():
-        state |= load_file(str(taps))
-    _load_into(model, state, str(path))
-    return _at_size(model, img_size)
+    return _load_files(make(name, size), path, taps, img_size)
 
 
 def _load_timm_folder(
@@ -256,11 +252,15 @@ def _load_timm_folder(
     meta = config.get("saip", {})
     name = meta.get("backbone") or _name_for_timm(config["architecture"])
     model = make(name, tuple(config["pretrained_cfg"]["input_size"][1:]))
-    state = _with_prefix(load_file(str(folder / TIMM_WEIGHTS)))
-    taps = folder / meta.get("taps_file", FOLDER_TAPS)
+    return _load_files(model, folder / TIMM_WEIGHTS, folder / meta.get("taps_file", FOLDER_TAPS), img_size)
+
+
+def _load_files(model: Backbone, weights: Path, taps: Path, img_size: tuple[int, int] | None) -> Backbone:
+    """timm's weights, then the tap norms when their file exists (older exports have none)."""
+    state = _with_prefix(load_file(str(weights)))
     if taps.is_file():
         state |= load_file(str(taps))
-    _load_into(model, state, str(folder))
+    _load_into(model, state, str(weights))
     return _at_size(model, img_size)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from safetensors.torch import load_file
 from saip.cli import main
 from saip.export.onnx import export_onnx
 from saip.export.weights import WeightsError, export_backbone, load_backbone
-from saip.models.backbone import create_backbone
+from saip.models.backbone import Backbone, create_backbone
 from saip.train.checkpoint import save_atomic
 
 
@@ -53,19 +54,11 @@ def test_load_backbone_sources(tmp_path: Path) -> None:
     assert bigger(torch.randn(1, 3, 128, 64)).shape == (1, 48)
 
 
-def _perturbed(name: str, size: tuple[int, int]) -> torch.nn.Module:
-    """A backbone whose tap norms differ from a fresh init, as after pretraining."""
-    backbone = create_backbone(name, size).eval()
-    with torch.no_grad():
-        for key, tensor in backbone.state_dict().items():
-            if not key.startswith("model."):
-                tensor.add_(torch.randn_like(tensor))
-    return backbone
-
-
 @pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
-def test_taps_round_trip_exactly(tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture) -> None:
-    backbone = _perturbed(name, (64, 32))
+def test_taps_round_trip_exactly(
+    tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture, perturbed: Callable[[str], Backbone]
+) -> None:
+    backbone = perturbed(name)
     export_backbone(backbone, tmp_path)
     assert (tmp_path / "backbone_taps.safetensors").is_file()
     save_atomic(

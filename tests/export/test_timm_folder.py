@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,22 +14,14 @@ import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, resolve_data_config
 
 from saip.export.weights import FOLDER_TAPS, export_backbone, export_timm_folder, load_backbone
-from saip.models.backbone import Backbone, create_backbone
-
-
-def _perturbed(name: str) -> Backbone:
-    """A backbone whose tap norms differ from a fresh init, as after pretraining."""
-    backbone = create_backbone(name, (64, 32)).eval()
-    with torch.no_grad():
-        for key, tensor in backbone.state_dict().items():
-            if not key.startswith("model."):
-                tensor.add_(torch.randn_like(tensor))
-    return backbone
+from saip.models.backbone import Backbone
 
 
 @pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
-def test_timm_local_dir_reproduces_saip(tmp_path: Path, name: str) -> None:
-    backbone = _perturbed(name)
+def test_timm_local_dir_reproduces_saip(
+    tmp_path: Path, name: str, perturbed: Callable[[str], Backbone]
+) -> None:
+    backbone = perturbed(name)
     folder = export_timm_folder(backbone, tmp_path / "export", card="# card\n")
     assert sorted(p.name for p in folder.glob("*.safetensors")) == ["model.safetensors"]  # timm < 1.0.24
     model = timm.create_model(f"local-dir:{folder}", pretrained=True).eval()
@@ -50,8 +43,8 @@ def test_timm_local_dir_reproduces_saip(tmp_path: Path, name: str) -> None:
         torch.testing.assert_close(getattr(again, field), getattr(want, field), rtol=0, atol=0)
 
 
-def test_runs_old_and_new_load(tmp_path: Path) -> None:
-    backbone = _perturbed("vit_micro")
+def test_runs_old_and_new_load(tmp_path: Path, perturbed: Callable[[str], Backbone]) -> None:
+    backbone = perturbed("vit_micro")
     x = torch.randn(1, 3, 64, 32)
     old = tmp_path / "old"  # a run from before the export folder: backbone.safetensors + backbone.json
     export_backbone(backbone, old)
