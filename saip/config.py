@@ -238,8 +238,13 @@ def load_config(schema: type[T], file: str | Path | None = None, overrides: list
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise ConfigError(f"overrides must be key=value, got: {' '.join(bad)}")
-        dotlist = [f"{o}''" if o.endswith("=") else o for o in overrides]
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(dotlist))
+        # One at a time: a dotlist keeps only the last value of a repeated key, so a bad value
+        # overridden later (e.g. `train.batch_size=abc` then `--batch-size 4`) would go unchecked.
+        for o in overrides:
+            try:
+                cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([f"{o}''" if o.endswith("=") else o]))
+            except OmegaConfBaseException as err:
+                raise ConfigError(f"bad override {o}: {err}".splitlines()[0]) from err
     except OmegaConfBaseException as err:
         raise ConfigError(f"bad config: {err}".splitlines()[0]) from err
     return cfg  # type: ignore[return-value]

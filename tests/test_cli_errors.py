@@ -114,3 +114,12 @@ def test_disk_full_during_a_checkpoint_is_one_line_and_keeps_last_pt(
     monkeypatch.undo()
     assert ck.load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 2
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["last.pt", "step_0000002.pt"]
+
+
+def test_a_bad_override_is_refused_even_when_a_flag_overrides_it_later(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    argv = ["pretrain", "--out", str(tmp_path / "run"), "--batch-size", "4", "train.batch_size=abc"]
+    assert main(argv) == 2
+    assert any("train.batch_size" in e for e in _errors(caplog))
+    assert not (tmp_path / "run" / "log.jsonl").exists()
