@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 INDEX_NAME = "index.json"
 _META = re.compile(r"__[^/]*__($|/)")  # entries WebDataset's tar reader skips
-_COUNTED: dict[tuple[str, int], int] = {}  # (shard path, bytes) -> samples, for read-only folders
+_COUNTED: dict[tuple[str, int], int] = {}  # (shard path, bytes) -> samples: once per process, index or not
 _HTTP_TIMEOUT_S = 10
 
 
@@ -50,19 +50,26 @@ def shard_images(urls: Sequence[str]) -> int:
 
 
 def count_samples(path: Path) -> int:
-    """Samples with an image entry, grouped as WebDataset's reader groups them (consecutive keys)."""
+    """Samples with an image entry, grouped as WebDataset's reader groups them (consecutive keys).
+
+    A broken tar counts the samples whose headers come before the break (logged); the stream reads
+    a sample or two fewer from it and refills the epoch by reading its shards again.
+    """
     count, key, has_image = 0, None, False
-    with tarfile.open(path) as tar:  # uncompressed tars: headers only, the data is seeked over
-        for member in tar:
-            if not member.isreg() or _META.match(member.name):
-                continue
-            prefix, suffix = base_plus_ext(member.name)
-            if prefix is None:
-                continue
-            if prefix != key:
-                count += has_image
-                key, has_image = prefix, False
-            has_image = has_image or suffix.lower() in IMAGE_KEYS
+    try:
+        with tarfile.open(path) as tar:  # uncompressed tars: headers only, the data is seeked over
+            for member in tar:
+                if not member.isreg() or _META.match(member.name):
+                    continue
+                prefix, suffix = base_plus_ext(member.name)
+                if prefix is None:
+                    continue
+                if prefix != key:
+                    count += has_image
+                    key, has_image = prefix, False
+                has_image = has_image or suffix.lower() in IMAGE_KEYS
+    except (tarfile.TarError, EOFError, OSError) as err:
+        log.warning("shard %s is broken after %d sample(s): %s", path, count + has_image, err)
     return count + has_image
 
 
