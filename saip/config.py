@@ -50,7 +50,8 @@ class DataConfig:
     min_side: int = 16
     # Images with more pixels than this are refused (decompression bombs, panoramas).
     max_pixels: int = 64_000_000
-    # Images per epoch for sources whose length is unknown up front (WebDataset shards).
+    # Images per epoch of WebDataset shards; 0: the shards' index.json (`saip data pack` writes it),
+    # else local shards are counted once. Remote shards without an index need it.
     epoch_size: int = 0
     # (H, W) of the built-in synthetic people: the global view's size, so crops need no upsampling.
     synthetic_size: tuple[int, int] = (256, 128)

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from saip.config import PretrainConfig
 from saip.data.images import load_rgb
 from saip.data.samples import SampleMaker, collate, pick_from, sample_rng
+from saip.data.shard_index import shard_images
 from saip.data.sources import (
     ConcatSource,
     DataError,
@@ -82,8 +83,8 @@ def build_pretrain_loader(
     """The loader of one epoch for `rank` of `world_size`, starting at batch `start_batch`.
 
     Raises:
-        DataError: unusable sources, shards without `data.epoch_size`, or too few images for one
-            batch per rank.
+        DataError: unusable sources, remote shards with neither an index nor `data.epoch_size`, or
+            too few images for one batch per rank.
     """
     if not 0 <= rank < world_size:
         raise ValueError(f"rank {rank} is outside world size {world_size}")
@@ -96,9 +97,10 @@ def build_pretrain_loader(
     people, backgrounds = open_sources(cfg, decode)
     maker = SampleMaker(cfg, pick_from(backgrounds) if backgrounds is not None else None)
     batch_size, workers, seed = cfg.train.batch_size, cfg.data.num_workers, cfg.train.seed
-    total = len(people) if not isinstance(people, ShardSource) else cfg.data.epoch_size
-    if total <= 0:
-        raise DataError("WebDataset shards have no known length: set data.epoch_size (images per epoch)")
+    if isinstance(people, ShardSource):
+        total = cfg.data.epoch_size or shard_images(people.urls)
+    else:
+        total = len(people)
     num_batches = total // world_size // batch_size
     if num_batches == 0:
         raise DataError(f"{total} images give no full batch of {batch_size} on each of {world_size} rank(s)")

@@ -25,6 +25,7 @@ from saip.data.images import Loaded
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+IMAGE_KEYS = tuple(e[1:] for e in IMAGE_SUFFIXES)  # a WebDataset sample's image entry, e.g. "jpg"
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*:", re.IGNORECASE)
 _SHARD_SUFFIXES = (".tar", ".tar.gz", ".tgz")
 
@@ -100,9 +101,9 @@ class ShardSource:
                     {**f, "__url__": url} for f in tar_file_iterator(stream, handler=wds.warn_and_continue)
                 )
                 for sample in group_by_keys(files, handler=wds.warn_and_continue):
-                    ext = next((e for e in IMAGE_SUFFIXES if e[1:] in sample), None)
-                    if ext is not None:
-                        yield sample[ext[1:]]
+                    key = next((k for k in IMAGE_KEYS if k in sample), None)
+                    if key is not None:
+                        yield sample[key]
         except Exception as err:  # noqa: BLE001 - a broken shard or connection must not end the run
             log.warning("skipping the rest of shard %s: %s", url, err)
 
@@ -110,6 +111,15 @@ class ShardSource:
 def is_shard_spec(spec: str) -> bool:
     """URLs, brace patterns and tar names are shards; other names are folders or lists."""
     return bool(_URL.match(spec)) or "{" in spec or spec.lower().endswith(_SHARD_SUFFIXES)
+
+
+def is_remote(url: str) -> bool:
+    """A shard read through a URL scheme (http:, pipe:, s3:, ...), not a local path or `file:`."""
+    return bool(_URL.match(url)) and not url.startswith("file:")
+
+
+def local_path(url: str) -> Path:
+    return Path(url.removeprefix("file:"))
 
 
 def open_source(specs: Sequence[str], decode: Decode) -> FileSource | ShardSource:
@@ -160,7 +170,7 @@ def _read_list(path: Path) -> tuple[Path, ...]:
 def expand_shards(spec: str) -> list[str]:
     """Brace-expand a shard pattern; local shards must all exist (URLs are checked when read)."""
     urls = list(wds.shardlists.expand_urls(spec))
-    local = [Path(u.removeprefix("file:")) for u in urls if not _URL.match(u) or u.startswith("file:")]
+    local = [local_path(u) for u in urls if not is_remote(u)]
     if local and not any(p.is_file() for p in local):
         raise DataError(f"no shard matched {spec}")
     _require_all(local, f"shard pattern {spec}")

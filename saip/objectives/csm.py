@@ -75,7 +75,9 @@ def teacher_probs(teacher_logits: Tensor, center: Tensor, temp: float) -> Tensor
 
 
 @torch.no_grad()
-def sinkhorn_knopp(teacher_logits: Tensor, temp: float, iterations: int = 3) -> Tensor:
+def sinkhorn_knopp(
+    teacher_logits: Tensor, temp: float, iterations: int = 3, *, across_ranks: bool = True
+) -> Tensor:
     """Teacher targets by Sinkhorn-Knopp (SwAV; DINOv2's `sinkhorn_knopp_teacher`), float32.
 
     Instead of subtracting a running centre, the assignments exp(t / temp) of the N samples (over
@@ -88,6 +90,8 @@ def sinkhorn_knopp(teacher_logits: Tensor, temp: float, iterations: int = 3) -> 
         teacher_logits: [N, K] (the Vt * B teacher views of this rank, together).
         temp: teacher temperature.
         iterations: rescaling rounds (DINOv2: 3).
+        across_ranks: normalise over every rank's samples (training); False for a forward that
+            one rank runs alone (pictures), where a collective would wait for the others forever.
 
     Returns:
         [N, K] probabilities, rows summing to 1.
@@ -99,7 +103,7 @@ def sinkhorn_knopp(teacher_logits: Tensor, temp: float, iterations: int = 3) -> 
     # In log space: exp(t / temp) at a low temperature spans more than float32 holds, so samples
     # whose best prototype is far below the batch's best would underflow to all zeros (0 / 0).
     log_q = (teacher_logits.float() / temp).t()  # [K, N]
-    distributed = dist.is_available() and dist.is_initialized()
+    distributed = across_ranks and dist.is_available() and dist.is_initialized()
     count = torch.tensor(float(log_q.shape[1]), device=log_q.device)
     if distributed:
         dist.all_reduce(count)

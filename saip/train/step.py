@@ -117,7 +117,7 @@ def step_generator(seed: int, step: int, micro: int) -> torch.Generator:
 
 @torch.no_grad()
 def teacher_forward(
-    ctx: StepContext, inputs: StudentInputs, scene: Tensor | None, step_temp: float
+    ctx: StepContext, inputs: StudentInputs, scene: Tensor | None, step_temp: float, across_ranks: bool = True
 ) -> TeacherOutputs:
     cfg, teacher = ctx.cfg, ctx.teacher
     b = inputs.roi.shape[0]
@@ -126,7 +126,7 @@ def teacher_forward(
         taps = teacher.backbone.forward_taps(inputs.globals_, mid=False, qkv=cfg.csm.attn_weight > 0)
         out.logits = teacher.csm_head(taps.cls)
         probs = (
-            sinkhorn_knopp(out.logits, step_temp)
+            sinkhorn_knopp(out.logits, step_temp, across_ranks=across_ranks)
             if cfg.csm.teacher_norm == "sinkhorn"
             else teacher_probs(out.logits, ctx.center.center, step_temp)
         )
@@ -265,7 +265,8 @@ def picture_forward(ctx: StepContext, batch: dict[str, Tensor]) -> MicroBatch:
     try:
         with _autocast(ctx):
             inputs, scene, mask = make_inputs(ctx, batch, step_generator(ctx.cfg.train.seed, 0, 0))
-            teacher = teacher_forward(ctx, inputs, scene, ctx.cfg.csm.teacher_temp)
+            # Rank 0 alone draws pictures: no collective (Sinkhorn's all-reduce would wait forever).
+            teacher = teacher_forward(ctx, inputs, scene, ctx.cfg.csm.teacher_temp, across_ranks=False)
             inputs.scene_tokens = teacher.scene_tokens
             outputs = module(inputs)
     finally:

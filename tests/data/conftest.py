@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +56,9 @@ def one_thread():
 def image_folder(tmp_path: Path) -> Path:
     write_images(tmp_path / "people", 12)
     return tmp_path / "people"
+
+
+@pytest.fixture
+def make_config() -> Callable[..., PretrainConfig]:
+    """`small_config` for tests that take fixtures rather than import conftest."""
+    return small_config

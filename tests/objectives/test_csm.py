@@ -212,3 +212,18 @@ def test_koleo_hand_computed() -> None:
     assert koleo_loss(torch.eye(4)) < koleo_loss(torch.eye(4) + 5.0)
     with pytest.raises(ValueError, match="KoLeo"):
         koleo_loss(torch.ones(1, 3))
+
+
+def test_sinkhorn_of_one_rank_alone_makes_no_collective(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rank 0 draws pictures alone under torchrun: an all-reduce there would wait for the others.
+    import torch.distributed as dist
+
+    from saip.objectives.csm import sinkhorn_knopp
+
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    alone = sinkhorn_knopp(logits, 0.1)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "all_reduce", lambda *a, **kw: pytest.fail("a collective on one rank"))
+    torch.testing.assert_close(sinkhorn_knopp(logits, 0.1, across_ranks=False), alone)
+    with pytest.raises(pytest.fail.Exception):
+        sinkhorn_knopp(logits, 0.1)
