@@ -3,7 +3,7 @@
     saip pretrain [--config FILE] [--data PATH]... [key=value ...]
     saip eval TASK [--config FILE] --data ROOT --weights W [key=value ...]
     saip synth --preset NAME --out DIR
-    saip export RUN_OR_CHECKPOINT [--student] [--onnx]
+    saip export RUN_OR_CHECKPOINT [--student] [--onnx [--onnx-output pooled|tokens|both]] [--int8]
     saip data pack FOLDER --out DIR [--shard-size N]
 
 `key=value` overrides may appear anywhere after the subcommand.

@@ -1,5 +1,5 @@
 """`saip export RUN_OR_CHECKPOINT`: timm-loadable safetensors, the timm `local-dir:` folder with a model
-card, and, on request, ONNX with a parity check."""
+card, and, on request, ONNX (dynamic batch and input size) and its weight-int8 twin, each checked."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import json
 import logging
 from pathlib import Path
 
+import torch
+
 from saip.config import PretrainConfig, load_config
 from saip.export.card import model_card
+from saip.export.onnx import OUTPUTS
 from saip.export.weights import export_backbone, export_timm_folder, load_backbone
 from saip.models.backbone import Backbone
 
@@ -28,7 +31,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="anchor input size of the exported model (default: the training size)",
     )
     parser.add_argument(
-        "--onnx", action="store_true", help="also write backbone.onnx and check it against torch"
+        "--onnx",
+        action="store_true",
+        help="also write backbone.onnx (any batch, any sides that are multiples of 16) and check it "
+        "against torch with onnxruntime at two sizes",
+    )
+    parser.add_argument(
+        "--onnx-output",
+        choices=list(OUTPUTS),
+        default="pooled",
+        help="ONNX outputs: the pooled embedding [B, D], the final normed tokens [B, N, D], or both",
+    )
+    parser.add_argument(
+        "--int8",
+        action="store_true",
+        help="also write backbone_int8.onnx (int8 weights, onnxruntime dynamic quantisation; implies "
+        "--onnx) and check its features' cosine to fp32 (mean >= 0.99, min >= 0.98)",
     )
     parser.add_argument("-v", "--verbose", action="store_true")
 
@@ -46,12 +64,21 @@ def run(args: argparse.Namespace) -> int:
     folder = out / ("export" if which == "teacher" else "export_student")
     export_timm_folder(backbone, folder, source=which, card=_card(source, backbone, which))
     print(f"wrote {folder} (timm.create_model('local-dir:{folder}', pretrained=True))")
-    if args.onnx:
-        from saip.export.onnx import export_onnx
-
-        onnx_path, max_diff = export_onnx(backbone, out / f"{stem}.onnx")
-        print(f"wrote {onnx_path} (max |onnxruntime - torch| = {max_diff:.2e})")
+    if args.onnx or args.int8:
+        _onnx(backbone, out / f"{stem}.onnx", args.onnx_output, args.int8)
     return 0
+
+
+def _onnx(backbone: Backbone, path: Path, outputs: str, int8: bool) -> None:
+    from saip.export.int8 import quantize_int8
+    from saip.export.onnx import export_onnx
+
+    fp32 = export_onnx(backbone, path, outputs=outputs)
+    print(f"wrote {fp32.path} {fp32.outputs} (max |onnxruntime - torch| = {fp32.max_diff:.2e})")
+    if int8:
+        images = torch.randn(8, 3, *backbone.img_size, generator=torch.Generator().manual_seed(0))
+        q = quantize_int8(fp32.path, images.numpy())
+        print(f"wrote {q.path} (feature cosine to fp32: mean {q.cosine_mean:.4f}, min {q.cosine_min:.4f})")
 
 
 def _card(source: Path, backbone: Backbone, which: str) -> str:
