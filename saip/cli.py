@@ -4,6 +4,7 @@
     saip eval TASK [--config FILE] --data ROOT --weights W [key=value ...]
     saip synth --preset NAME --out DIR
     saip export RUN_OR_CHECKPOINT [--student] [--onnx]
+    saip backbones [--markdown]
 
 `key=value` overrides may appear anywhere after the subcommand.
 """
@@ -26,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("saip.tasks.cli", "fine-tune or probe a backbone on a downstream task"),
     "synth": ("saip.synth.cli", "generate labelled synthetic people in the real datasets' formats"),
     "export": ("saip.export.cli", "export a run's backbone (safetensors for timm, ONNX)"),
+    "backbones": ("saip.models.cli", "list the registered backbones: kind, parameters, input size"),
 }
 
 
