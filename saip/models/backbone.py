@@ -41,14 +41,14 @@ class BackboneSpec:
 
 BACKBONES: dict[str, BackboneSpec] = {
     "vit_tiny": BackboneSpec("vit_tiny_patch16_224", "vit", params_m=5.5),
-    "vit_small": BackboneSpec("vit_small_patch16_224", "vit", params_m=21.7),
+    "vit_small": BackboneSpec("vit_small_patch16_224", "vit", params_m=21.6),
     "tiny_vit_5m": BackboneSpec("tiny_vit_5m_224", "hybrid", params_m=5.1),
     # A 4-block, 48-wide ViT for tests and CPU smoke runs (same code paths, seconds per step).
     "vit_micro": BackboneSpec(
         "vit_tiny_patch16_224",
         "vit",
         {"embed_dim": 48, "depth": 4, "num_heads": 2},
-        params_m=0.1,
+        params_m=0.16,
         test_only=True,
     ),
 }

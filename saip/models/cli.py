@@ -18,7 +18,7 @@ def rows() -> list[tuple[str, ...]]:
         (
             name,
             spec.kind,
-            f"{spec.params_m:.1f}",
+            f"{spec.params_m:g}",
             f"{spec.input_size[0]} x {spec.input_size[1]}",
             spec.timm_name + _resized(spec.timm_kwargs),
             "test only" if spec.test_only else "",

@@ -28,7 +28,7 @@ def test_table_lists_every_backbone(capsys: pytest.CaptureFixture[str]) -> None:
     for name, spec in BACKBONES.items():
         cells = by_name[name].split()
         assert cells[1] == spec.kind in ("vit", "hybrid", "convnet")
-        assert cells[2] == f"{spec.params_m:.1f}"
+        assert cells[2] == f"{spec.params_m:g}"
         assert ("test only" in by_name[name]) == spec.test_only
     assert "test only" in by_name["vit_micro"] and "test only" not in by_name["vit_tiny"]
     assert "5.5" in by_name["vit_tiny"] and "256 x 128" in by_name["vit_tiny"]
