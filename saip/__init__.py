@@ -1,11 +1,12 @@
 """saip: scale-aware self-supervised pretraining of small person backbones.
 
-The Python API (`create_backbone`, `load_backbone`, `pretrain`, `evaluate`; see `saip.api`) is
-imported on first use, so that `import saip` and `saip synth` stay free of torch.
+The Python API (`create_backbone`, `load_backbone`, `pretrain`, `evaluate`; see `saip.api`; and
+`evaluate_all`, see `saip.suite`) is imported on first use, so that `import saip` and `saip synth` stay free of torch.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from importlib import metadata
 from pathlib import Path
@@ -13,9 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from saip.api import create_backbone, evaluate, load_backbone, pretrain
+    from saip.suite import evaluate_all
 
-__all__ = ["__version__", "create_backbone", "evaluate", "load_backbone", "pretrain"]
-_API = frozenset(__all__[1:])
+__all__ = ["__version__", "create_backbone", "evaluate", "evaluate_all", "load_backbone", "pretrain"]
+# Public name -> the module defining it.
+_API = {name: "saip.api" for name in __all__[1:]} | {"evaluate_all": "saip.suite"}
 
 
 def _version() -> str:
@@ -34,9 +37,7 @@ __version__ = _version()
 
 def __getattr__(name: str) -> Any:
     if name in _API:
-        from saip import api
-
-        return getattr(api, name)
+        return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'saip' has no attribute {name!r}")
 
 

@@ -5,6 +5,7 @@
     saip synth --preset NAME --out DIR
     saip export RUN_OR_CHECKPOINT [--student] [--onnx [--onnx-output pooled|tokens|both]] [--int8]
     saip data pack FOLDER --out DIR [--shard-size N]
+    saip backbones [--markdown]
 
 `key=value` overrides may appear anywhere after the subcommand.
 """
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("saip.synth.cli", "generate labelled synthetic people in the real datasets' formats"),
     "export": ("saip.export.cli", "export a run's backbone (safetensors for timm, ONNX)"),
     "data": ("saip.data.cli", "prepare pretraining data (pack a folder into WebDataset shards)"),
+    "backbones": ("saip.models.cli", "list the registered backbones: kind, parameters, input size"),
 }
 
 

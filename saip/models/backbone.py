@@ -15,7 +15,7 @@ The wrapped timm model keeps timm's key layout, so `backbone.model.state_dict()`
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import timm
@@ -28,19 +28,29 @@ QKV = tuple[Tensor, Tensor, Tensor]
 
 @dataclass(frozen=True)
 class BackboneSpec:
-    """A registry entry: which timm model, and how SAIP taps it."""
+    """A registry entry: which timm model, how SAIP taps it, and what `saip backbones` lists."""
 
     timm_name: str
-    kind: str  # "vit" (plain ViT, class token) or "hybrid" (TinyViT, conv + windowed attention)
+    kind: str  # "vit" (plain ViT, class token), "hybrid" (TinyViT: conv + windowed attention), "convnet"
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
+    _: KW_ONLY
+    params_m: float  # parameters of the exported timm model (num_classes=0) at `input_size`, millions
+    input_size: tuple[int, int] = (256, 128)  # (H, W) when none is given: the person crops of the recipes
+    test_only: bool = False  # for tests and CPU smoke runs, not a model to pretrain
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "vit_tiny": BackboneSpec("vit_tiny_patch16_224", "vit"),
-    "vit_small": BackboneSpec("vit_small_patch16_224", "vit"),
-    "tiny_vit_5m": BackboneSpec("tiny_vit_5m_224", "hybrid"),
+    "vit_tiny": BackboneSpec("vit_tiny_patch16_224", "vit", params_m=5.5),
+    "vit_small": BackboneSpec("vit_small_patch16_224", "vit", params_m=21.6),
+    "tiny_vit_5m": BackboneSpec("tiny_vit_5m_224", "hybrid", params_m=5.1),
     # A 4-block, 48-wide ViT for tests and CPU smoke runs (same code paths, seconds per step).
-    "vit_micro": BackboneSpec("vit_tiny_patch16_224", "vit", {"embed_dim": 48, "depth": 4, "num_heads": 2}),
+    "vit_micro": BackboneSpec(
+        "vit_tiny_patch16_224",
+        "vit",
+        {"embed_dim": 48, "depth": 4, "num_heads": 2},
+        params_m=0.16,
+        test_only=True,
+    ),
 }
 
 
@@ -262,15 +272,17 @@ class HybridBackbone(Backbone):
 
 def create_backbone(
     name: str = "vit_tiny",
-    img_size: tuple[int, int] = (256, 128),
+    img_size: tuple[int, int] | None = None,
     mid_block: int | None = None,
     drop_path: float = 0.0,
 ) -> Backbone:
-    """Build a registered backbone; `mid_block` defaults to block 7 of 12 (ViT; 7/12 of the depth
-    for other depths) or stage 3 (hybrid, the stride-16 stage)."""
+    """Build a registered backbone at `img_size` (default: the spec's `input_size`); `mid_block`
+    defaults to block 7 of 12 (ViT; 7/12 of the depth for other depths) or stage 3 (hybrid, the
+    stride-16 stage)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}")
     spec = BACKBONES[name]
+    img_size = spec.input_size if img_size is None else img_size
     if spec.kind == "vit":
         depth = spec.timm_kwargs.get("depth", 12)
         return ViTBackbone(name, img_size, depth * 7 // 12 - 1 if mid_block is None else mid_block, drop_path)

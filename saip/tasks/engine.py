@@ -28,7 +28,8 @@ The loop: AdamW with layer-wise lr decay (`saip.tasks.optim`, timm's param group
 then cosine (`saip.train.schedules.warmup_cosine`, indexed by the global optimizer step),
 `max_steps` stops early without changing the schedule, gradient clipping, bf16 autocast on CUDA,
 `checkpoints/last.pt` every `checkpoint_every` steps and at the end (model, optimizer, step, RNG;
-`--resume auto` restores them exactly), `log.jsonl` and a tqdm bar.
+`--resume auto` restores them exactly), `log.jsonl`, `eval.log` (the log lines) and a progress bar
+(also in log files, a line per 30 s); the pictures a task writes go to TensorBoard too.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from saip.tasks.config import EvalConfig
 from saip.tasks.optim import Schedule, build_optimizer
@@ -58,6 +59,7 @@ from saip.train.checkpoint import (
     save_atomic,
     set_rng_state,
 )
+from saip.train.progress import progress_bar
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def autocast(device: torch.device, enabled: bool = True) -> contextlib.AbstractC
 def open_run(cfg: EvalConfig) -> RunDir:
     """Create the run directory, write the resolved config, remove a stale `metrics.json`."""
     out = Path(cfg.out or f"runs/{datetime.now():%Y%m%d-%H%M%S}-{cfg.name}")
-    run = RunDir(out)
+    run = RunDir(out, log_file="eval.log")
     stale = run.path / METRICS_FILE
     if stale.exists():
         log.info(
@@ -229,7 +231,7 @@ def fit(
     stop = min(schedule.total, cfg.train.max_steps) if cfg.train.max_steps > 0 else schedule.total
     step = _restore(run, resume, model, optimizer)
     epoch, offset = divmod(step, steps_per_epoch)
-    bar = tqdm(total=stop, initial=step, desc=cfg.name, disable=None, dynamic_ncols=True)
+    bar = progress_bar(stop, initial=step, desc=cfg.name)
     tick, seen = time.perf_counter(), 0
     while step < stop:
         for size, batch in _batches(parts, cfg, epoch, offset, device):
@@ -248,7 +250,7 @@ def fit(
                     },
                     step=step,
                 )
-                bar.set_postfix(loss=f"{losses['loss'].item():.4f}")
+                bar.set_postfix(loss=f"{losses['loss'].item():.4f}", refresh=False)
                 tick, seen = now, 0
             if step % cfg.train.checkpoint_every == 0 or step == stop:
                 _save(run, model, optimizer, step, cfg.train.keep_checkpoints)
@@ -293,11 +295,14 @@ def run_task(
     try:
         if not train:
             run.begin_log(None)
-        step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
+        with logging_redirect_tqdm():
+            step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
         model = parts.model.to(device).eval()
         with torch.no_grad(), autocast(device, cfg.train.amp):
             raw = parts.evaluate(model, run)
         metrics = write_metrics(run, raw, step=step)
+        for png in sorted(run.pictures.glob("*.png")):
+            run.add_picture(png, step=step, tag=f"pictures/{png.stem}")
         log.info(
             "%s: %s",
             run.path / METRICS_FILE,

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from saip.cli import add_run_arguments
 from saip.config import ConfigError, PretrainConfig, load_config, to_yaml
@@ -39,6 +38,7 @@ from saip.train.health import health_warnings
 from saip.train.optim import build_optimizer, scaled_lr
 from saip.train.pictures import save_step_pictures
 from saip.train.probe import probe, random_init_reference, resolve_probe_data
+from saip.train.progress import progress_bar
 from saip.train.report import write_report
 from saip.train.rundir import RunDir
 from saip.train.schedules import ema_momentum, linear_warmup, warmup_cosine
@@ -333,7 +333,8 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     temp_warmup = int(round(cfg.csm.warmup_teacher_temp_epochs * spe))
     stop_at = min(total, args.max_steps) if args.max_steps else total
 
-    with RunDir(run_dir_path(cfg, args.resume), rank=d.rank) as run:  # closed (lock released) on errors too
+    run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank, log_file="train.log")
+    with run, logging_redirect_tqdm():  # closed (lock released) on errors too
         ctx = build_context(cfg, device, d)
         counters, window, step, last_good = Counters(), Window(), 0, None
         resume_from = load_resume(run, args.resume)
@@ -368,14 +369,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             )
 
         pictured = fixed_batch(cfg) if d.main else {}
-        bar = tqdm(
-            total=stop_at,
-            initial=step,
-            disable=not d.main,
-            unit="step",
-            dynamic_ncols=True,
-            mininterval=1.0 if sys.stderr.isatty() else 30.0,
-        )  # a log file gets a line per 30 s
+        bar = progress_bar(stop_at, initial=step, disable=not d.main)
         while step < stop_at:
             epoch, start = step // spe, step % spe * accum
             loader = (
@@ -411,7 +405,9 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 window.add(res, seconds, d.world)
                 bar.update(1)
                 if res.finite:
-                    bar.set_postfix(loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}")
+                    bar.set_postfix(
+                        loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}", refresh=False
+                    )
                 record = (
                     _probe(ctx, step)
                     if cfg.train.probe_data and (step % cfg.train.probe_every == 0 or step == stop_at)
@@ -436,9 +432,10 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                         save_checkpoint(run, ctx, step, spe, counters, window)
                     last_good = step
                 if d.main and (step % cfg.train.picture_every == 0 or step == stop_at):
-                    save_step_pictures(
+                    png = save_step_pictures(
                         run.pictures / f"step_{step:07d}.png", picture_forward(ctx, pictured), ctx
                     )
+                    run.add_picture(png, step=step, tag="pictures")
                 if step >= stop_at:
                     break
         bar.close()
@@ -536,6 +533,7 @@ def _finish(
     fault_point("before_summary")
     run.write_json("summary.json", summary)
     write_report(run, prototypes=cfg.csm.out_dim if cfg.csm.enabled else None)
+    run.add_picture(run.path / "loss_curves.png", step=step)
     log.info(
         "done: %d steps, %d images (%d unreadable skipped, %d non-finite steps skipped); report: %s",
         step,

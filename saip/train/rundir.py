@@ -1,4 +1,5 @@
-"""The run directory: resolved config, JSON-lines log, TensorBoard events, pictures, checkpoints.
+"""The run directory: resolved config, JSON-lines log, plain-text log, TensorBoard events, pictures,
+checkpoints.
 
 One folder holds everything about a run (DINOv2-style), so a run can be read, resumed and
 exported from its directory alone. Only rank 0 writes.
@@ -16,7 +17,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import torch
+from PIL import Image
 
 from saip.config import to_yaml
 from saip.errors import OutputDirError, RunDirBusy, make_output_dir
@@ -24,6 +27,8 @@ from saip.train.checkpoint import remove_stale_temps
 from saip.train.faults import fault_point
 
 log = logging.getLogger(__name__)
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _git_sha() -> str:
@@ -82,9 +87,14 @@ def _plain(value: Any) -> Any:
 
 
 class RunDir:
-    """Paths and writers of one run; every writer is a no-op on ranks other than 0."""
+    """Paths and writers of one run; every writer is a no-op on ranks other than 0.
 
-    def __init__(self, path: str | Path, *, rank: int = 0, tensorboard: bool = True) -> None:
+    `log_file` (e.g. `train.log`): saip's log records, INFO and up, are appended there as plain
+    lines (no progress bar) until `close()`, whatever level the console shows."""
+
+    def __init__(
+        self, path: str | Path, *, rank: int = 0, tensorboard: bool = True, log_file: str | None = None
+    ) -> None:
         self.path = Path(path)
         self.is_main = rank == 0
         self.checkpoints = self.path / "checkpoints"
@@ -93,6 +103,8 @@ class RunDir:
         self._tensorboard = tensorboard and self.is_main
         self._purge_step: int | None = None  # set by `begin_log`
         self._lock: IO[str] | None = None
+        self._config_text: str | None = None  # for TensorBoard, once its writer opens
+        self._file_log: tuple[logging.Handler, int] | None = None  # (handler, saip's previous level)
         if self.is_main:
             make_output_dir(self.path)
             self._lock = lock_run_dir(self.path)  # before touching anything another run may own
@@ -100,12 +112,15 @@ class RunDir:
                 make_output_dir(folder)
             for stale in remove_stale_temps(self.checkpoints):
                 log.info("removed %s, left by a checkpoint write that was killed", stale)
+            if log_file:
+                self._file_log = _attach_file_log(self.path / log_file)
 
     def save_config(self, cfg: Any) -> None:
         if not self.is_main:
             return
         versions = f"# saip git {_git_sha()}, torch {torch.__version__}, python {sys.version.split()[0]}\n"
-        (self.path / "config.yaml").write_text(versions + to_yaml(cfg))
+        self._config_text = versions + to_yaml(cfg)
+        (self.path / "config.yaml").write_text(self._config_text)
 
     def begin_log(self, resumed_step: int | None) -> None:
         """Make the run record hold exactly the steps before this process's first: up to
@@ -126,6 +141,9 @@ class RunDir:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(str(self.path / "tb"), purge_step=self._purge_step)
+            if self._config_text is not None:  # indented: Markdown shows it verbatim
+                config = "".join(f"    {line}\n" for line in self._config_text.splitlines())
+                self._tb.add_text("config", config, self._purge_step or 0)
         return self._tb
 
     def log(self, record: dict[str, Any], *, step: int) -> None:
@@ -141,6 +159,14 @@ class RunDir:
             for key, value in record.items():
                 if key != "step" and isinstance(value, (int, float)):
                     writer.add_scalar(key, value, step)
+
+    def add_picture(self, png: Path, *, step: int, tag: str | None = None) -> None:
+        """Mirror a PNG the run wrote (`pictures/...`) to TensorBoard's image tab (tag: its stem)."""
+        writer = self._writer() if self.is_main else None
+        if writer is not None:
+            with Image.open(png) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            writer.add_image(tag or png.stem, pixels, step, dataformats="HWC")
 
     def read_log(self) -> list[dict[str, Any]]:
         """The log's rows; a line that is not JSON (cut short by a kill mid-write) is skipped."""
@@ -163,7 +189,10 @@ class RunDir:
         return path
 
     def close(self) -> None:
-        """Flush TensorBoard and release the run directory's lock."""
+        """Flush TensorBoard, close the log file and release the run directory's lock."""
+        if self._file_log is not None:
+            _detach_file_log(*self._file_log)
+            self._file_log = None
         if self._tb is not None:
             self._tb.close()
             self._tb = None
@@ -171,8 +200,35 @@ class RunDir:
             self._lock.close()
             self._lock = None
 
+    def __del__(self) -> None:
+        """A run dropped without `close()` (a task failing before its loop) stops logging to its
+        file, so that the next run in the process does not write there too."""
+        if getattr(self, "_file_log", None) is not None:
+            _detach_file_log(*self._file_log)
+
     def __enter__(self) -> RunDir:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _attach_file_log(path: Path) -> tuple[logging.Handler, int]:
+    """Append saip's records to `path`; the `saip` logger is lowered to INFO meanwhile (a caller
+    that shows only warnings then sees saip's INFO lines on its console handlers too)."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S"))
+    logger = logging.getLogger("saip")
+    previous = logger.level
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    return handler, previous
+
+
+def _detach_file_log(handler: logging.Handler, previous: int) -> None:
+    logger = logging.getLogger("saip")
+    logger.removeHandler(handler)
+    logger.setLevel(previous)
+    handler.close()
