@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "parsing": "saip.tasks.parsing",
     "text": "saip.tasks.text",
     "detection": "saip.tasks.detection",
+    "multiparsing": "saip.tasks.multiparsing",
 }
 
 
