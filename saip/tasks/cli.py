@@ -21,6 +21,7 @@ TASKS: dict[str, str] = {
     "text": "saip.tasks.text",
     "detection": "saip.tasks.detection",
     "multiparsing": "saip.tasks.multiparsing",
+    "fashion": "saip.tasks.fashion",
 }
 
 

@@ -79,3 +79,74 @@ def cihp_copy(cihp_root: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(cihp_root, tmp_path / "cihp"))
+
+
+def _write_fashion(root: Path, counts: dict[str, int]) -> Path:
+    """Fashionpedia layout: 48x64 images of a shirt (category 0) over pants (category 6, no
+    attributes) and sometimes a hat (14); attribute ids 3, 17, 115 (not contiguous), the shirt
+    striped (17) or plain (3)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from pycocotools import mask as mask_utils
+
+    rng = np.random.default_rng(0)
+    ann_id = 0
+    for split, folder in (("train", "train"), ("val", "test")):
+        (root / folder).mkdir(parents=True)
+        images, annotations = [], []
+        for k in range(counts[split]):
+            image_id = 100 + k if split == "train" else 200 + k
+            image = np.full((64, 48, 3), 90, np.uint8)
+            x = int(rng.integers(4, 20))
+            striped = bool(rng.integers(0, 2))
+            parts = [(0, (x, 10, 20, 20), [17] if striped else [3]), (6, (x + 2, 30, 16, 28), [])]
+            if rng.integers(0, 2):
+                parts.append((14, (x + 4, 2, 12, 7), []))
+            for cat, (bx, by, bw, bh), attrs in parts:
+                colour = {0: (200, 50, 50), 6: (40, 40, 160), 14: (230, 220, 40)}[cat]
+                image[by : by + bh, bx : bx + bw] = colour
+                if cat == 0 and striped:
+                    image[by : by + bh : 4, bx : bx + bw] = 255
+                mask = np.zeros((64, 48), np.uint8)
+                mask[by : by + bh, bx : bx + bw] = 1
+                rle = mask_utils.encode(np.asfortranarray(mask))
+                ann_id += 1
+                annotations.append(
+                    {
+                        "id": ann_id,
+                        "image_id": image_id,
+                        "category_id": cat,
+                        "bbox": [bx, by, bw, bh],
+                        "area": float(bw * bh),
+                        "iscrowd": 0,
+                        "segmentation": {"size": [64, 48], "counts": rle["counts"].decode("ascii")},
+                        "attribute_ids": attrs,
+                    }
+                )
+            Image.fromarray(image).save(root / folder / f"{image_id}.jpg", quality=95)
+            images.append({"id": image_id, "file_name": f"{image_id}.jpg", "width": 48, "height": 64})
+        data = {
+            "images": images,
+            "annotations": annotations,
+            "categories": [
+                {"id": 0, "name": "shirt, blouse", "supercategory": "upperbody"},
+                {"id": 6, "name": "pants", "supercategory": "lowerbody"},
+                {"id": 14, "name": "hat", "supercategory": "head"},
+            ],
+            "attributes": [
+                {"id": 3, "name": "plain (pattern)", "supercategory": "textile pattern"},
+                {"id": 17, "name": "stripe", "supercategory": "textile pattern"},
+                {"id": 115, "name": "mini (length)", "supercategory": "length"},
+            ],
+        }
+        (root / "annotations").mkdir(exist_ok=True)
+        (root / "annotations" / f"instances_attributes_{split}2020.json").write_text(json.dumps(data))
+    return root
+
+
+@pytest.fixture(scope="session")
+def fashion_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Fashionpedia layout: 4 train and 2 val images."""
+    return _write_fashion(tmp_path_factory.mktemp("fashion"), {"train": 4, "val": 2})

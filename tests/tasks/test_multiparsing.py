@@ -35,6 +35,7 @@ FAST = [
     "multiparsing.detector.max_size=96",
     "multiparsing.head_width=16",
     "multiparsing.pictures=2",
+    "multiparsing.detector.detections_per_img=20",
 ]
 
 

@@ -18,7 +18,7 @@ and intermediate maps of the same pass for dense heads (`forward_with_taps`).
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,6 +28,7 @@ from timm.layers import LayerNorm2d
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -176,6 +177,38 @@ class MaskDetector(_Fp32Heads, MaskRCNN):
 
 
 DETECTORS: dict[str, type[FasterRCNN]] = {"faster_rcnn": Detector, "mask_rcnn": MaskDetector}
+
+
+@dataclass
+class DetectorPass:
+    """What one pass of a detector gives a task that adds its own heads (see `detector_pass`)."""
+
+    batch: ImageList  # the resized, normalised, padded images and their resized sizes
+    targets: list[dict[str, Tensor]] | None  # the targets in resized coordinates
+    maps: OrderedDict[str, Tensor]  # the pyramid
+    final: Tensor | None  # the backbone's final and intermediate maps (when `mid`)
+    mid: Tensor | None
+    detections: list[dict[str, Tensor]]  # eval mode: in resized coordinates, before postprocess
+    losses: dict[str, Tensor] = field(default_factory=dict)  # training mode: torchvision's terms
+
+
+def detector_pass(
+    detector: FasterRCNN,
+    images: list[Tensor],
+    targets: list[dict[str, Tensor]] | None = None,
+    *,
+    mid: bool = False,
+) -> DetectorPass:
+    """torchvision's `GeneralizedRCNN.forward` opened up (transform, backbone, RPN, ROI heads), so a
+    task's extra heads read the same pass: the backbone's taps, the pyramid, the resized targets
+    and boxes. Heads in fp32 as `_Fp32Heads`; call `detector.transform.postprocess` to go back to
+    the original sizes."""
+    with torch.autocast(images[0].device.type, enabled=False):
+        batch, resized = detector.transform(images, targets)
+        maps, final, middle = detector.backbone.forward_with_taps(batch.tensors, mid=mid)
+        proposals, rpn_losses = detector.rpn(batch, maps, resized)
+        detections, roi_losses = detector.roi_heads(maps, proposals, batch.image_sizes, resized)
+    return DetectorPass(batch, resized, maps, final, middle, detections, {**rpn_losses, **roi_losses})
 
 
 def build_detector(

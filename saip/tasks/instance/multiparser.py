@@ -24,6 +24,7 @@ from torchvision.models.detection import MaskRCNN
 
 from saip.tasks.dense.heads import PartHead
 from saip.tasks.dense.lip import IGNORE
+from saip.tasks.instance.detector import detector_pass
 
 
 class MultiParser(nn.Module):
@@ -38,23 +39,19 @@ class MultiParser(nn.Module):
         self.head = head
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
-        det = self.detector
         sizes = [(int(i.shape[-2]), int(i.shape[-1])) for i in images]
+        out = detector_pass(self.detector, images, targets, mid=True)
         with torch.autocast(images[0].device.type, enabled=False):  # heads in fp32 (detector.py)
-            batch, resized = det.transform(images, targets)
-            maps, final, mid = det.backbone.forward_with_taps(batch.tensors)
-            logits = self.head(final, mid)
-            proposals, rpn_losses = det.rpn(batch, maps, resized)
-            detections, roi_losses = det.roi_heads(maps, proposals, batch.image_sizes, resized)
-            parts = [_to_original(logits[i], batch.image_sizes[i], sizes[i]) for i in range(len(images))]
-            if self.training:
-                assert targets is not None
-                ce = [
-                    F.cross_entropy(p[None], t["parts"][None], ignore_index=IGNORE)
-                    for p, t in zip(parts, targets, strict=True)
-                ]
-                return {**rpn_losses, **roi_losses, "loss_parts": torch.stack(ce).mean()}
-            return det.transform.postprocess(detections, batch.image_sizes, sizes), parts
+            logits = self.head(out.final, out.mid)
+            parts = [_to_original(logits[i], out.batch.image_sizes[i], sizes[i]) for i in range(len(images))]
+        if self.training:
+            assert targets is not None
+            ce = [
+                F.cross_entropy(p[None], t["parts"][None], ignore_index=IGNORE)
+                for p, t in zip(parts, targets, strict=True)
+            ]
+            return {**out.losses, "loss_parts": torch.stack(ce).mean()}
+        return self.detector.transform.postprocess(out.detections, out.batch.image_sizes, sizes), parts
 
 
 def _to_original(logits: Tensor, resized: tuple[int, int], original: tuple[int, int]) -> Tensor:
