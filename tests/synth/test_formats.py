@@ -17,6 +17,7 @@ from saip.synth import generate
 from saip.synth.appearance import PA100K_ATTRIBUTES
 from saip.synth.formats.cihp import part_instances
 from saip.tasks.instance.cihp import cihp_split, load_labels
+from saip.tasks.instance.fashionpedia import FashionDataset, load_split
 
 LIMIT = 3
 # pycocotools' mask decoding trips a NumPy 2 deprecation warning that is not ours to fix.
@@ -161,6 +162,11 @@ def test_fashion_coco_with_attributes(root: Path) -> None:
         assert xs.min() >= x and ys.min() >= y and xs.max() < x + w and ys.max() < y + h
         assert set(a["attribute_ids"]) <= attribute_ids
         assert a["category_id"] in gt.cats
+    assert sorted(attribute_ids) != list(range(len(attribute_ids)))  # ids with gaps, as Fashionpedia's
+    for split in ("train", "val"):  # and the evaluator's reader takes it
+        fashion = load_split(out, split)
+        assert fashion.attribute_ids == [a["id"] for a in gt.dataset["attributes"]]
+        assert FashionDataset(fashion)[0][1]["attributes"].shape[1] == len(attribute_ids)
 
 
 def test_market_names_splits_and_matches(root: Path) -> None:
