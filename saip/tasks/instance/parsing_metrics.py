@@ -105,7 +105,8 @@ class InstanceParsingAP:
             self.person_tp.append(flags)
         region_class, region_masks = regions
         self.region_counts += np.bincount(region_class, minlength=self.num_classes)
-        for c in range(1, self.num_classes if len(maps) else 1):
+        present_classes = np.flatnonzero(np.bincount(maps.ravel(), minlength=self.num_classes)[1:]) + 1
+        for c in present_classes:  # one pass over the maps, then only the classes predicted
             masks = maps == c  # [P, H, W]
             present = np.flatnonzero(masks.reshape(len(maps), -1).any(1))
             if not present.size:
