@@ -20,6 +20,8 @@ TASKS: dict[str, str] = {
     "parsing": "saip.tasks.parsing",
     "text": "saip.tasks.text",
     "detection": "saip.tasks.detection",
+    "multiparsing": "saip.tasks.multiparsing",
+    "fashion": "saip.tasks.fashion",
 }
 # `saip eval all`: every task above whose data is found under one folder (`saip.suite`).
 COMMANDS: dict[str, str] = {**TASKS, "all": "saip.suite"}

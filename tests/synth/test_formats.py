@@ -16,6 +16,8 @@ from pycocotools.cocoeval import COCOeval
 from saip.synth import generate
 from saip.synth.appearance import PA100K_ATTRIBUTES
 from saip.synth.formats.cihp import part_instances
+from saip.tasks.instance.cihp import cihp_split, load_labels
+from saip.tasks.instance.fashionpedia import FashionDataset, load_split
 
 LIMIT = 3
 # pycocotools' mask decoding trips a NumPy 2 deprecation warning that is not ours to fix.
@@ -118,16 +120,19 @@ def test_cihp_layout(root: Path) -> None:
     for folder, split in (("Training", "train"), ("Validation", "val")):
         for i in (out / folder / f"{split}_id.txt").read_text().split():
             size = Image.open(out / folder / "Images" / f"{i}.jpg").size
-            cat, human, inst = (
-                np.asarray(Image.open(out / folder / d / f"{i}.png"))
+            pngs = [
+                Image.open(out / folder / d / f"{i}.png")
                 for d in ("Category_ids", "Human_ids", "Instance_ids")
-            )
+            ]
+            assert [p.mode for p in pngs] == ["L", "L", "L"]
+            cat, human, inst = (np.asarray(p, dtype=np.int64) for p in pngs)
             assert cat.shape[::-1] == size and cat.max() <= 19
             np.testing.assert_array_equal(cat > 0, human > 0)
-            np.testing.assert_array_equal(inst > 0, human > 0)
-            for v in np.unique(inst[inst > 0]):  # a part instance is one person and one class
-                region = inst == v
-                assert np.unique(human[region]).size == 1 and np.unique(cat[region]).size == 1
+            np.testing.assert_array_equal(inst, np.where(cat > 0, 20 * (human - 1) + cat, 0))
+        records = cihp_split(out, split)  # and the evaluator's reader takes it
+        assert [r.image_id for r in records] == (out / folder / f"{split}_id.txt").read_text().split()
+        for record in records:
+            load_labels(record)
 
 
 def test_pedes_json(root: Path) -> None:
@@ -157,6 +162,11 @@ def test_fashion_coco_with_attributes(root: Path) -> None:
         assert xs.min() >= x and ys.min() >= y and xs.max() < x + w and ys.max() < y + h
         assert set(a["attribute_ids"]) <= attribute_ids
         assert a["category_id"] in gt.cats
+    assert sorted(attribute_ids) != list(range(len(attribute_ids)))  # ids with gaps, as Fashionpedia's
+    for split in ("train", "val"):  # and the evaluator's reader takes it
+        fashion = load_split(out, split)
+        assert fashion.attribute_ids == [a["id"] for a in gt.dataset["attributes"]]
+        assert FashionDataset(fashion)[0][1]["attributes"].shape[1] == len(attribute_ids)
 
 
 def test_market_names_splits_and_matches(root: Path) -> None:
@@ -186,7 +196,7 @@ def test_pretrain_and_demo_folders(root: Path) -> None:
 
 
 def test_part_instances_hand_computed() -> None:
-    """Person 1 has parts 5 and 13, person 2 part 5: three regions numbered in (person, class) order."""
+    """Person 1 has parts 5 and 13, person 2 part 5: ids 20 (k - 1) + class, as CIHP numbers them."""
     humans = np.array([[1, 1, 0], [2, 2, 0]], np.uint8)
     parsing = np.array([[13, 5, 0], [5, 5, 0]], np.uint8)
-    np.testing.assert_array_equal(part_instances(parsing, humans), [[2, 1, 0], [3, 3, 0]])
+    np.testing.assert_array_equal(part_instances(parsing, humans), [[13, 5, 0], [25, 25, 0]])

@@ -77,3 +77,24 @@ def test_heads_run_in_fp32_under_an_outer_autocast() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             cast = model(images)[0]
     assert cast["boxes"].dtype == torch.float32 and torch.equal(cast["boxes"], plain["boxes"])
+
+
+def test_an_unknown_detector_kind_is_refused() -> None:
+    # Mask R-CNN itself is exercised by the multiparsing and fashion model tests
+    with pytest.raises(ValueError, match="unknown detector 'yolo'; use one of faster_rcnn, mask_rcnn"):
+        build_detector(create_backbone("vit_micro", (64, 64)), SMALL, kind="yolo")
+
+
+@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
+def test_taps_of_the_pyramid_pass_are_the_dense_models_maps(name: str) -> None:
+    from saip.tasks.dense.heads import DenseModel
+
+    torch.manual_seed(0)
+    backbone = create_backbone(name, (64, 64)).eval()
+    images = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        maps, final, mid = BackbonePyramid(backbone, 16).eval().forward_with_taps(images)
+        dense_final, dense_mid = DenseModel(backbone, torch.nn.Identity(), mid=True).features(images)
+    assert list(maps) == ["0", "1", "2", "3", "pool"]
+    torch.testing.assert_close(final, dense_final)
+    torch.testing.assert_close(mid, dense_mid)

@@ -2,8 +2,8 @@
 
 `Training/` and `Validation/` each hold `Images/ID.jpg`, `Category_ids/ID.png` (LIP's 20 part
 classes), `Human_ids/ID.png` (person instance k = 1..N, 0 background), `Instance_ids/ID.png`
-(one id per (person, part) region, numbered 1.. in person order) and `train_id.txt` /
-`val_id.txt`.
+(one id per (person, part) region, numbered as the release does: 20 (k - 1) + class) and
+`train_id.txt` / `val_id.txt`, all label maps mode-L PNGs as in the release.
 """
 
 from __future__ import annotations
@@ -22,15 +22,17 @@ from saip.synth.parallel import map_jobs
 SPLITS = {"Training": ("train", 32), "Validation": ("val", 12)}
 
 
+CLASSES = 20  # CIHP's instance ids step by the class count per person
+
+
 def part_instances(parsing: np.ndarray, humans: np.ndarray) -> np.ndarray:
-    """Number each (person, part) region 1.. in person then class order: [H, W] (uint8)."""
-    key = humans.astype(np.int32) * 256 + parsing
-    present = np.unique(key[(humans > 0) & (parsing > 0)])
-    if present.size > 255:
-        raise ValueError(f"{present.size} part instances do not fit an 8-bit PNG")
-    lut = np.zeros(key.max() + 1, dtype=np.uint8)
-    lut[present] = np.arange(1, present.size + 1)
-    return lut[key]
+    """CIHP's part-instance ids [H, W] (uint8): 20 (k - 1) + class for person k's part pixels, 0
+    elsewhere (the release's numbering, which PGN's evaluation relies on)."""
+    ids = CLASSES * (humans.astype(np.int64) - 1) + parsing
+    ids = np.where((humans > 0) & (parsing > 0), ids, 0)
+    if ids.max(initial=0) > 255:
+        raise ValueError(f"{int(humans.max())} people give instance ids above 255 (an 8-bit PNG)")
+    return ids.astype(np.uint8)
 
 
 def _render(job: tuple[SceneJob, Path]) -> None:

@@ -5,7 +5,8 @@
 annotations also carry `attribute_ids`. Categories keep Fashionpedia's ids and names for the
 garments drawn here (tops, trousers, skirts, coats, dresses, jumpsuits, sleeves, gloves,
 socks, shoes, scarves, hats, glasses, bags); the attribute list is a small Fashionpedia-like
-set (textile pattern, length) with its own ids, written in the file.
+set (textile pattern, length) written in the file, with ids that have gaps as Fashionpedia's do
+(its 294 attribute ids run 0..340), so a reader has to map them through the file's list.
 """
 
 from __future__ import annotations
@@ -47,17 +48,18 @@ CATEGORIES = {
     "scarf": (25, "scarf", "neck"),
     "sleeve": (31, "sleeve", "garment parts"),
 }
+# Attribute slot -> (id, name, supercategory); the ids leave gaps on purpose (see the docstring).
 ATTRIBUTES = (
-    "plain (pattern)",
-    "stripe",
-    "check",
-    "print",
-    "colorblock",
-    "short (length)",
-    "wrist-length",
-    "knee (length)",
-    "maxi (length)",
-    "mini (length)",
+    (317, "plain (pattern)", "textile pattern"),
+    (328, "stripe", "textile pattern"),
+    (322, "check", "textile pattern"),
+    (301, "print", "textile pattern"),
+    (326, "colorblock", "textile pattern"),
+    (146, "short (length)", "length"),
+    (150, "wrist-length", "length"),
+    (138, "knee (length)", "length"),
+    (141, "maxi (length)", "length"),
+    (136, "mini (length)", "length"),
 )
 _PATTERN_ATTR = {"solid": 0, "stripes": 1, "checks": 2, "print": 3, "splice": 4, "pattern": 2}
 
@@ -77,6 +79,11 @@ def _category(tag: str) -> str:
 
 
 def _attributes(key: str, app: Appearance) -> list[int]:
+    """The attribute ids of a garment (via the slots of `ATTRIBUTES`)."""
+    return [ATTRIBUTES[slot][0] for slot in _attribute_slots(key, app)]
+
+
+def _attribute_slots(key: str, app: Appearance) -> list[int]:
     if key in ("shirt", "tshirt", "sweater", "coat", "dress", "jumpsuit"):
         length = {"coat": [7], "dress": [7], "jumpsuit": [8]}.get(key, [])
         return [_PATTERN_ATTR[app.upper_pattern]] + length
@@ -137,10 +144,7 @@ def write_fashion(
     difficulty: Difficulty = DEFAULT,
 ) -> None:
     categories = [{"id": i, "name": n, "supercategory": s} for i, n, s in sorted(CATEGORIES.values())]
-    attributes = [
-        {"id": i, "name": n, "supercategory": "textile pattern" if i < 5 else "length"}
-        for i, n in enumerate(ATTRIBUTES)
-    ]
+    attributes = [{"id": i, "name": n, "supercategory": s} for i, n, s in ATTRIBUTES]
     index = ann_id = 0
     tiles = []
     for split, (folder, count) in splits.items():

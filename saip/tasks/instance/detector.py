@@ -10,14 +10,15 @@ hand-written detector), with the two defaults that hurt in crowds changed: `box_
 come from the config). Images enter in 0..1 and torchvision's transform normalises them, once,
 with the ImageNet statistics the backbones were trained with. Only backbone and pyramid run under
 bf16 autocast: torchvision casts proposals to the regression's dtype, and bf16 coordinates are
-4 px apart at x = 1000, so RPN and box head stay fp32. Mask R-CNN plugs into the same
-`BackbonePyramid` later.
+4 px apart at x = 1000, so RPN and box head stay fp32. Mask R-CNN (`kind="mask_rcnn"`, for
+instance masks) plugs into the same `BackbonePyramid`, which also hands out the backbone's final
+and intermediate maps of the same pass for dense heads (`forward_with_taps`).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -25,8 +26,9 @@ import torch.nn.functional as F
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import LayerNorm2d
 from torch import Tensor, nn
-from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -122,38 +124,106 @@ class BackbonePyramid(nn.Module):
             self.body.eval()
         return self
 
-    def _features(self, images: Tensor) -> Tensor | OrderedDict[str, Tensor]:
+    def _features(self, images: Tensor, mid: bool) -> tuple[Any, Tensor | None, Tensor | None]:
+        """(the pyramid's input, and when `mid` the final and intermediate maps a dense head reads:
+        the same maps as `DenseModel.features`)."""
         if self.vit:
             h, w = images.shape[-2:]
-            grid = (h // self.body.patch_size, w // self.body.patch_size)
-            return token_map(self.body.forward_taps(images, mid=False).final, grid)  # type: ignore[arg-type]
+            taps = self.body.forward_taps(images, mid=mid)
+            final = token_map(taps.final, (h // self.body.patch_size, w // self.body.patch_size))  # type: ignore[arg-type]
+            return final, final, token_map(taps.mid, taps.grid) if mid else None  # type: ignore[arg-type]
         x, maps = self.body.model.patch_embed(images), OrderedDict()
         for name, stage in zip(LEVELS, self.body.model.stages, strict=True):
             x = maps[name] = stage(x)
-        return maps
+        if not mid:
+            return maps, None, None
+        middle = maps[LEVELS[self.body.mid_block]].permute(0, 2, 3, 1)
+        return maps, self.body.model.head.norm(x), self.body.mid_norm(middle).permute(0, 3, 1, 2)
 
-    def forward(self, images: Tensor) -> OrderedDict[str, Tensor]:
+    def forward_with_taps(
+        self, images: Tensor, *, mid: bool = True
+    ) -> tuple[OrderedDict[str, Tensor], Tensor | None, Tensor | None]:
+        """(pyramid maps, final map, intermediate map), all fp32, from one backbone pass."""
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.amp and images.is_cuda):
             with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-                features = self._features(images)
+                features, final, middle = self._features(images, mid)
             maps = self.pyramid(features)
-        return OrderedDict((name, m.float()) for name, m in maps.items())
+        return (
+            OrderedDict((name, m.float()) for name, m in maps.items()),
+            None if final is None else final.float(),
+            None if middle is None else middle.float(),
+        )
+
+    def forward(self, images: Tensor) -> OrderedDict[str, Tensor]:
+        return self.forward_with_taps(images, mid=False)[0]
 
 
-class Detector(FasterRCNN):
-    """Faster R-CNN whose RPN and box head run in fp32 under any outer autocast (see the module
-    docstring); the backbone pyramid turns bf16 back on for itself."""
+class _Fp32Heads:
+    """RPN and ROI heads in fp32 under any outer autocast (see the module docstring); the backbone
+    pyramid turns bf16 back on for itself."""
 
     def forward(self, images: list[Tensor], targets: list[dict[str, Tensor]] | None = None) -> Any:
         with torch.autocast(images[0].device.type, enabled=False):
-            return super().forward(images, targets)
+            return super().forward(images, targets)  # type: ignore[misc]
+
+
+class Detector(_Fp32Heads, FasterRCNN):
+    """Faster R-CNN on `BackbonePyramid`: boxes."""
+
+
+class MaskDetector(_Fp32Heads, MaskRCNN):
+    """Mask R-CNN on `BackbonePyramid`: boxes and instance masks (28x28 per ROI, pasted into the
+    image by torchvision's postprocess)."""
+
+
+DETECTORS: dict[str, type[FasterRCNN]] = {"faster_rcnn": Detector, "mask_rcnn": MaskDetector}
+
+
+@dataclass
+class DetectorPass:
+    """What one pass of a detector gives a task that adds its own heads (see `detector_pass`)."""
+
+    batch: ImageList  # the resized, normalised, padded images and their resized sizes
+    targets: list[dict[str, Tensor]] | None  # the targets in resized coordinates
+    maps: OrderedDict[str, Tensor]  # the pyramid
+    final: Tensor | None  # the backbone's final and intermediate maps (when `mid`)
+    mid: Tensor | None
+    detections: list[dict[str, Tensor]]  # eval mode: in resized coordinates, before postprocess
+    losses: dict[str, Tensor] = field(default_factory=dict)  # training mode: torchvision's terms
+
+
+def detector_pass(
+    detector: FasterRCNN,
+    images: list[Tensor],
+    targets: list[dict[str, Tensor]] | None = None,
+    *,
+    mid: bool = False,
+) -> DetectorPass:
+    """torchvision's `GeneralizedRCNN.forward` opened up (transform, backbone, RPN, ROI heads), so a
+    task's extra heads read the same pass: the backbone's taps, the pyramid, the resized targets
+    and boxes. Heads in fp32 as `_Fp32Heads`; call `detector.transform.postprocess` to go back to
+    the original sizes."""
+    with torch.autocast(images[0].device.type, enabled=False):
+        batch, resized = detector.transform(images, targets)
+        maps, final, middle = detector.backbone.forward_with_taps(batch.tensors, mid=mid)
+        proposals, rpn_losses = detector.rpn(batch, maps, resized)
+        detections, roi_losses = detector.roi_heads(maps, proposals, batch.image_sizes, resized)
+    return DetectorPass(batch, resized, maps, final, middle, detections, {**rpn_losses, **roi_losses})
 
 
 def build_detector(
-    backbone: Backbone, cfg: DetectorConfig, *, frozen: bool = False, amp: bool = True
-) -> Detector:
-    """Faster R-CNN (person vs background) on `BackbonePyramid(backbone)`; inputs are padded to
-    multiples of 32, which every backbone's stride divides."""
+    backbone: Backbone,
+    cfg: DetectorConfig,
+    *,
+    frozen: bool = False,
+    amp: bool = True,
+    kind: str = "faster_rcnn",
+    num_classes: int = 2,
+) -> FasterRCNN:
+    """A `DETECTORS[kind]` (default person vs background) on `BackbonePyramid(backbone)`; inputs
+    are padded to multiples of 32, which every backbone's stride divides."""
+    if kind not in DETECTORS:
+        raise ValueError(f"unknown detector {kind!r}; use one of {', '.join(DETECTORS)}")
     levels = len(LEVELS) + 1
     if len(cfg.anchor_sizes) != levels:
         raise ValueError(
@@ -163,9 +233,9 @@ def build_detector(
         sizes=tuple((int(s),) for s in cfg.anchor_sizes),
         aspect_ratios=(tuple(float(r) for r in cfg.aspect_ratios),) * levels,
     )
-    return Detector(
+    return DETECTORS[kind](
         BackbonePyramid(backbone, cfg.pyramid_dim, frozen=frozen, amp=amp),
-        num_classes=2,
+        num_classes=num_classes,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
         image_mean=list(IMAGENET_DEFAULT_MEAN),
