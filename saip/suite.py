@@ -67,6 +67,15 @@ SUITE: dict[str, SuiteTask] = {
         ("detection_cpu.yaml", "frozen"),
         ("detection_crowdhuman_finetune.yaml", "finetune"),
     ),
+    "mhp": SuiteTask(
+        "multiparsing",
+        "mIoU",
+        ("multiparsing_cpu.yaml", "frozen"),
+        ("multiparsing_cihp_finetune.yaml", "finetune"),
+    ),
+    "fashion": SuiteTask(
+        "fashion", "AP_box", ("fashion_cpu.yaml", "frozen"), ("fashion_fashionpedia_finetune.yaml", "finetune")
+    ),
 }
 PROTOCOLS = ("cheap", "full")
 # What a failed task raises: bad data or settings, not a bug (a bug keeps its traceback).
