@@ -5,6 +5,11 @@ an MLP into a small bottleneck, L2 normalisation, then a weight-normalised linea
 are the prototypes. The weight-norm gain is fixed to 1 ("norm_last_layer"), so every prototype is a
 unit vector and the logits are cosine similarities: this keeps the student from inflating one
 prototype's norm, which DINO reports as a source of instability.
+
+With the gain at 1, `z @ (V / |V|)^T` equals `(z @ V^T) / |V|` (row norms of the [K, d] direction
+matrix V), so the forward never materialises the normalised weight; `self.last_layer(z)` is the
+same function through `torch.nn.utils.parametrizations.weight_norm` (the reference, and the
+state-dict layout).
 """
 
 from __future__ import annotations
@@ -47,8 +52,23 @@ class CSMHead(nn.Module):
         with torch.no_grad():
             gain.fill_(1.0)
         gain.requires_grad_(False)
+        self._norms: tuple[int, int, Tensor] | None = None  # (data_ptr, version, [K] row norms)
+
+    def prototype_norms(self) -> Tensor:
+        """Row norms |V| [K] of the prototype directions. A frozen V (the EMA teacher's) keeps its
+        norms until it changes: its version counter moves on every in-place write (the EMA
+        update, `load_state_dict`), so the teacher computes them once per update."""
+        v = self.last_layer.parametrizations.weight.original1
+        if v.requires_grad:
+            return v.norm(dim=1)
+        key = (v.data_ptr(), v._version)
+        if self._norms is None or self._norms[:2] != key:
+            with torch.no_grad():
+                self._norms = (*key, v.norm(dim=1))
+        return self._norms[2]
 
     def forward(self, x: Tensor) -> Tensor:
-        """Class tokens [B, D] -> prototype logits [B, K]."""
+        """Class tokens [B, D] -> prototype logits [B, K] (cosines to the unit prototypes)."""
         z = F.normalize(self.mlp(x), dim=-1)
-        return self.last_layer(z)
+        logits = F.linear(z, self.last_layer.parametrizations.weight.original1)  # gain 1
+        return logits / self.prototype_norms().to(logits.dtype)
