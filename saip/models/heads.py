@@ -7,9 +7,11 @@ unit vector and the logits are cosine similarities: this keeps the student from 
 prototype's norm, which DINO reports as a source of instability.
 
 With the gain at 1, `z @ (V / |V|)^T` equals `(z @ V^T) / |V|` (row norms of the [K, d] direction
-matrix V), so the forward never materialises the normalised weight; `self.last_layer(z)` is the
-same function through `torch.nn.utils.parametrizations.weight_norm` (the reference, and the
-state-dict layout).
+matrix V), so the forward never materialises the normalised weight, and the backward
+(`_RowNormLinear`, written out) is one matmul per input plus one pass over V: autograd through
+the division and the norm took three passes and was slower than the weight-norm layer.
+`self.last_layer(z)` is the same function through `torch.nn.utils.parametrizations.weight_norm`
+(the reference, and the state-dict layout).
 """
 
 from __future__ import annotations
@@ -19,6 +21,28 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import init_weights_vit_timm
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
+
+
+class _RowNormLinear(torch.autograd.Function):
+    """out = (x @ V^T) / |V| for x [N, d], V [K, d]; gradients for both."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, v: Tensor) -> Tensor:
+        inv = v.norm(dim=1).reciprocal()  # [K]
+        out = F.linear(x, v)  # autocast's dtype, as the layer it replaces
+        out = out * inv.to(out.dtype)
+        ctx.save_for_backward(x, v, inv, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        x, v, inv, out = ctx.saved_tensors
+        scaled = grad.to(out.dtype) * inv.to(out.dtype)  # [N, K]
+        grad_x = (scaled @ v.to(out.dtype)).to(x.dtype)
+        # d|V_k|^-1 / dV_k = -V_k |V_k|^-3: the radial part, sum_n grad * out over the batch.
+        radial = (grad.float() * out.float()).sum(0) * inv * inv  # [K]
+        grad_v = torch.addmm(v * -radial.to(v.dtype)[:, None], scaled.t().to(v.dtype), x.to(v.dtype))
+        return grad_x, grad_v
 
 
 class CSMHead(nn.Module):
@@ -70,5 +94,8 @@ class CSMHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Class tokens [B, D] -> prototype logits [B, K] (cosines to the unit prototypes)."""
         z = F.normalize(self.mlp(x), dim=-1)
-        logits = F.linear(z, self.last_layer.parametrizations.weight.original1)  # gain 1
+        v = self.last_layer.parametrizations.weight.original1  # [K, d] directions, gain 1
+        if v.requires_grad and torch.is_grad_enabled():
+            return _RowNormLinear.apply(z, v)
+        logits = F.linear(z, v)
         return logits / self.prototype_norms().to(logits.dtype)

@@ -57,16 +57,17 @@ def _reference_logits(head: CSMHead, x: torch.Tensor) -> torch.Tensor:
 
 def test_logits_over_row_norms_equal_the_weight_normalised_layer_with_gradients() -> None:
     torch.manual_seed(0)
-    head = CSMHead(16, 64, hidden_dim=24, bottleneck_dim=8)
+    # float64: the written-out backward sums in another order than autograd's (float32: ~1e-6).
+    head = CSMHead(16, 64, hidden_dim=24, bottleneck_dim=8).double()
     with torch.no_grad():  # prototypes of unequal norms, so dividing by them matters
         head.last_layer.parametrizations.weight.original1.mul_(torch.rand(64, 1) * 3 + 0.1)
-    x = torch.randn(5, 16, requires_grad=True)
+    x = torch.randn(5, 16, dtype=torch.float64, requires_grad=True)
     grads = []
     for forward in (head, lambda t: _reference_logits(head, t)):
         head.zero_grad()
         x.grad = None
         out = forward(x)
-        (out * torch.linspace(-1, 1, 64)).sum().backward()
+        (out * torch.linspace(-1, 1, 64, dtype=torch.float64)).sum().backward()
         grads.append(
             (out.detach(), x.grad.clone(), *(p.grad.clone() for p in head.parameters() if p.requires_grad))
         )
@@ -87,3 +88,17 @@ def test_frozen_head_keeps_its_norms_until_the_weights_change() -> None:
     torch.testing.assert_close(head(x), _reference_logits(head, x), rtol=1e-5, atol=1e-6)
     head.load_state_dict(CSMHead(16, 32, hidden_dim=24, bottleneck_dim=8).state_dict())
     torch.testing.assert_close(head(x), _reference_logits(head, x), rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_autocast_keeps_the_layers_dtypes() -> None:
+    """Under autocast (the CUDA recipe) the fast path returns what the weight-normalised layer
+    returns, in its dtype, and the float32 parameters get float32 gradients."""
+    torch.manual_seed(0)
+    head, x = CSMHead(16, 64, hidden_dim=24, bottleneck_dim=8), torch.randn(5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, ref = head(x), _reference_logits(head, x)
+    assert fast.dtype == ref.dtype
+    torch.testing.assert_close(fast.float(), ref.float(), rtol=2e-2, atol=2e-2)
+    fast.float().sum().backward()
+    v = head.last_layer.parametrizations.weight.original1
+    assert v.grad is not None and v.grad.dtype == torch.float32
