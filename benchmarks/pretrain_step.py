@@ -1,157 +1,245 @@
-"""Images/s and peak memory of one full SAIP training step at the recipe's shapes.
+"""Images/s, MFU and peak memory of one full SAIP training step, against baselines, side by side.
 
-Side by side in one process, steps interleaved: `saip` as shipped (fused scaled-dot-product
-attention, the CSS scene side computed once for both searches, fused AdamW, bf16 autocast on CUDA)
-against a baseline built from the same modules the way the research code runs them (unfused
-softmax(q k^T) attention, the CSS mask head run once per search, AdamW's per-tensor loop), same
-shapes, same synthetic tensors; the ratio is what this repository claims. Then the data
-pipeline's images/s per worker.
+Every variant runs in its own long-lived process (`step_worker.py`) with `PYTHONPATH` on its own
+tree, and the processes take strictly alternating steps (never two at once), so a burst of load
+on a shared machine hits both variants of a pair alike; the ratio is the median of the per-round
+ratios. Baselines:
+- `git:REV`: that commit of this repository, checked out in a temporary `git worktree`;
+- `research`: this tree's modules run the way the research code runs them (unfused
+  softmax(q k^T) attention, the CSS mask head once per search, AdamW's per-tensor loop).
 
-    python benchmarks/pretrain_step.py --device cpu --batch-sizes 4 8
-    python benchmarks/pretrain_step.py --device cuda --batch-sizes 64 256
+One JSON line per (variant pair, batch): batch, baseline, img_per_s and baseline_img_per_s (batch
+over the median step), ratio_median, peak_mem_gib (CUDA: `max_memory_allocated` after warm-up;
+null on CPU), device, mfu (FLOPs of one step by `torch.utils.flop_counter`, forward and backward,
+over the median step time and the matmul peak measured here first) and the baseline's.
 
-Recipe shapes: 2 x 256x128 global views, 6 x 128x64 local views + 2 cross-scale views, a 224x224
-scene, K = 65536 prototypes, CSR decoder 512x8, CSS decoder 512.
+    python benchmarks/pretrain_step.py --device cpu --batch-sizes 2 4 --rounds 5
+    python benchmarks/pretrain_step.py --device cuda --batch-sizes 64 256  # bf16 (the recipe's)
+
+Recipe shapes (configs/vit_tiny_lup1m.yaml): 2 x 256x128 global views, 6 x 128x64 local views +
+2 cross-scale views, a 224x224 scene, K = 65536 prototypes, CSR decoder 512x8, CSS decoder 512.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import platform
-import resource
+import signal
+import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from timm.layers import set_fused_attn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saip.config import PretrainConfig, load_config  # noqa: E402
-from saip.train.loop import Dist, build_context  # noqa: E402
-from saip.train.step import StepContext, train_step  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+WORKER = Path(__file__).resolve().parent / "step_worker.py"
+DEFAULT_BASELINES = ["git:077613f", "research"]
 
 
-def synthetic_batch(cfg: PretrainConfig, batch: int) -> dict[str, torch.Tensor]:
-    g, loc, s = cfg.views.global_size, cfg.views.local_size, cfg.scene.size
-    cells = (s[0] // 16, s[1] // 16)
-    return {
-        "global": torch.randn(batch, 2, 3, *g),
-        "local": torch.randn(batch, cfg.views.num_local, 3, *loc),
-        "half": torch.randn(batch, 3, g[0] // 2, g[1] // 2),
-        "scene": torch.randn(batch, 3, *s),
-        "inst_target": (torch.rand(batch, *cells) > 0.8).float(),
-        "roi_target": (torch.rand(batch, *cells) > 0.8).float(),
-        "index": torch.arange(batch),
-        "num_skipped": torch.tensor(0),
-    }
-
-
-def peak_memory_gib(device: torch.device) -> float:
+def machine_name(device: torch.device, threads: int) -> str:
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**30
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # process peak RSS (KiB on Linux)
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    names = [
+        line.split(":", 1)[1].strip()
+        for line in cpuinfo.read_text().splitlines()
+        if line.startswith("model name")
+    ]
+    cpu = names[0] if names else platform.processor() or platform.machine()
+    return f"{cpu}, {threads} thread(s) of {os.cpu_count()} cores"
 
 
-def build(cfg: PretrainConfig, device: torch.device, baseline: bool) -> StepContext:
-    set_fused_attn(not baseline)  # timm reads it when a module is built
-    try:
-        ctx = build_context(cfg, device, Dist())
-    finally:
-        set_fused_attn(True)
-    if baseline:
-        css = ctx.module.css_decoder
-        if css is not None:  # one full decoder pass per search, scene side included
-            shared = type(css).search
-            css.search = lambda queries, scene, grid: [shared(css, [q], scene, grid)[0] for q in queries]
-        ctx.optimizer = torch.optim.AdamW(
-            ctx.optimizer.param_groups, betas=tuple(cfg.optim.betas), foreach=False
+def matmul_peak(device: torch.device, seconds: float = 3.0) -> float:
+    """Best FLOP/s of a square matmul in the step's dtype (CUDA bf16, CPU fp32)."""
+    n, dtype = (8192, torch.bfloat16) if device.type == "cuda" else (1024, torch.float32)
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+@contextlib.contextmanager
+def baseline_tree(spec: str) -> Iterator[tuple[Path, str]]:
+    """(tree, variant) for a baseline: `git:REV` in a temporary worktree, `research` here."""
+    if spec == "research":
+        yield ROOT, "research"
+        return
+    rev = spec.removeprefix("git:")
+    with tempfile.TemporaryDirectory(prefix="saip_baseline_") as tmp:
+        tree = Path(tmp) / rev
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+            check=True,
+            capture_output=True,
         )
-    return ctx
+        try:
+            yield tree, "saip"
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
 
 
-def timed_step(ctx: StepContext, data: dict[str, torch.Tensor], step: int) -> tuple[float, float]:
-    """Seconds of one full optimizer step, and the peak memory it reached (CUDA: this step alone)."""
-    device = ctx.device
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    start = time.perf_counter()
-    train_step(ctx, [data], step, momentum=0.996, seed=0)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start, peak_memory_gib(device)
+class Worker:
+    """One variant's step process; `step()` blocks until its step is done."""
+
+    def __init__(self, tree: Path, variant: str, args: argparse.Namespace, batch: int) -> None:
+        config = Path(args.config)
+        config = config if config.is_absolute() else tree / config  # each tree reads its own copy
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        if args.threads:
+            env["OMP_NUM_THREADS"] = str(args.threads)
+        cmd = [
+            sys.executable,
+            str(WORKER),
+            "--variant",
+            variant,
+            "--batch",
+            str(batch),
+            "--device",
+            args.device,
+        ]
+        cmd += ["--threads", str(args.threads), "--config", str(config), *args.overrides]
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
+        )
+        self.info: dict = {}
+        self.times: list[float] = []
+        self.peak: float | None = None
+
+    def wait_ready(self) -> None:
+        """Block until the worker has built its variant and run its warm-up steps (untimed)."""
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            if line.startswith("@@"):
+                return json.loads(line[2:])
+        raise RuntimeError(f"step worker exited with code {self.proc.wait()}")
+
+    def step(self) -> float:
+        self.proc.stdin.write("step\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        out = self._read()
+        self.times.append(out["seconds"])
+        if out["peak_mem_gib"] is not None:
+            self.peak = max(self.peak or 0.0, out["peak_mem_gib"])
+        return out["seconds"]
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self.proc.stdin.write("quit\n")  # type: ignore[union-attr]
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait()
 
 
-def compare(cfg: PretrainConfig, device: torch.device, batch: int, rounds: int) -> dict:
-    """Variants built side by side, steps interleaved (A, B, A, B, ...); the best round of each
-    counts, so a burst of load on a shared machine cannot favour one variant."""
-    variants = {"saip": build(cfg, device, baseline=False), "baseline": build(cfg, device, baseline=True)}
-    data = synthetic_batch(cfg, batch)
-    for ctx in variants.values():
-        train_step(ctx, [data], 0, momentum=0.996, seed=0)  # warm-up: allocations, kernels
-    times: dict[str, list[float]] = {name: [] for name in variants}
-    peaks: dict[str, float] = dict.fromkeys(variants, 0.0)
-    for step in range(1, rounds + 1):
-        for name, ctx in variants.items():
-            seconds, peak = timed_step(ctx, data, step)
-            times[name].append(seconds)
-            peaks[name] = max(peaks[name], peak)
-    return {
-        name: {
-            "batch": batch,
-            "img_per_s": batch / min(t),
-            "best_s_per_step": min(t),
-            "median_s_per_step": sorted(t)[len(t) // 2],
-            "peak_mem_gib": peaks[name],
-        }
-        for name, t in times.items()
-    }
+def compare(ours: Worker, base: Worker, rounds: int) -> list[float]:
+    """Strictly alternated steps; the per-round ratios base / ours (order swapped every round)."""
+    ratios = []
+    for r in range(rounds):
+        first, second = (ours, base) if r % 2 == 0 else (base, ours)
+        first.step()
+        second.step()
+        ratios.append(base.times[-1] / ours.times[-1])
+    return ratios
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
-    parser.add_argument("--rounds", type=int, default=3, help="timed steps per variant, interleaved")
     parser.add_argument(
-        "--config", default=str(Path(__file__).parents[1] / "configs" / "vit_tiny_lup1m.yaml")
+        "--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu"
     )
-    parser.add_argument("--pipeline-seconds", type=float, default=20.0, help="0 skips the data pipeline")
-    parser.add_argument("--out", help="also write the results as JSON here")
-    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
+    parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant, alternated")
+    parser.add_argument(
+        "--baseline", nargs="+", default=None, help=f"git:REV and/or research (default {DEFAULT_BASELINES})"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="CPU threads per process (default: 1 on CPU)"
+    )
+    parser.add_argument(
+        "--config", default="configs/vit_tiny_lup1m.yaml", help="relative: read from each tree"
+    )
+    parser.add_argument("--pipeline-seconds", type=float, default=0.0, help="also time the data pipeline")
+    parser.add_argument("--out", help="also append the JSON lines here")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides, for every variant")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still remove the worktree, stop workers
     device = torch.device(args.device)
-    cfg = load_config(PretrainConfig, args.config, args.overrides + [f"train.device={device.type}"])
-    machine = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-    )
-    print(
-        f"# SAIP pretraining step, {cfg.model.backbone} at {tuple(cfg.model.img_size)}, K={cfg.csm.out_dim}, "
-        f"{device.type} ({machine}), torch {torch.__version__}"
-    )
-    rows = []
-    for batch in args.batch_sizes:
-        result = compare(cfg, device, batch, args.rounds)
-        ours, base = result["saip"], result["baseline"]
-        ratio = ours["img_per_s"] / base["img_per_s"]
-        rows.append({**result, "speedup": ratio})
-        print(
-            f"batch {batch:4d}: saip {ours['img_per_s']:8.2f} img/s ({ours['peak_mem_gib']:.2f} GiB peak) | "
-            f"baseline (research-code style) {base['img_per_s']:8.2f} img/s | ratio {ratio:.2f}x"
-        )
-    report = {"device": machine, "torch": torch.__version__, "steps": rows}
+    args.threads = args.threads if args.threads is not None else (1 if device.type == "cpu" else 0)
+    if device.type == "cpu" and args.threads:
+        torch.set_num_threads(args.threads)
+    baselines = args.baseline or [
+        b for b in DEFAULT_BASELINES if b == "research" or _commit_exists(b.removeprefix("git:"))
+    ]
+    machine, peak = machine_name(device, torch.get_num_threads()), matmul_peak(device)
+    print(f"# {machine}, torch {torch.__version__}, matmul peak {peak / 1e9:.1f} GFLOP/s", file=sys.stderr)
+    for spec in baselines:
+        with baseline_tree(spec) as (tree, variant):
+            for batch in args.batch_sizes:
+                ours = Worker(ROOT, "saip", args, batch)
+                base = Worker(tree, variant, args, batch)
+                try:  # both start up at once: building and warm-up are not timed
+                    ours.wait_ready()
+                    base.wait_ready()
+                    ratios = compare(ours, base, args.rounds)
+                finally:
+                    ours.close()
+                    base.close()
+                row = _row(spec, batch, ours, base, ratios, machine, peak)
+                print(json.dumps(row), flush=True)
+                if args.out:
+                    with open(args.out, "a") as f:
+                        f.write(json.dumps(row) + "\n")
     if args.pipeline_seconds > 0:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from data_pipeline import measure_pipeline
 
-        pipe = measure_pipeline(cfg, workers=1, seconds=args.pipeline_seconds)
-        report["pipeline"] = pipe
-        print(f"data pipeline (1 worker, built-in synthetic people): {json.dumps(pipe)}")
-    if args.out:
-        Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+        from saip.config import PretrainConfig, load_config
+
+        cfg = load_config(PretrainConfig, ROOT / args.config, args.overrides)
+        print(json.dumps({"pipeline": measure_pipeline(cfg, workers=1, seconds=args.pipeline_seconds)}))
+
+
+def _commit_exists(rev: str) -> bool:
+    probe = subprocess.run(
+        ["git", "-C", str(ROOT), "cat-file", "-e", f"{rev}^{{commit}}"], capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def _row(
+    spec: str, batch: int, ours: Worker, base: Worker, ratios: list[float], machine: str, peak: float
+) -> dict:
+    median = statistics.median
+    return {
+        "batch": batch,
+        "baseline": spec,
+        "img_per_s": batch / median(ours.times),
+        "baseline_img_per_s": batch / median(base.times),
+        "ratio_median": median(ratios),
+        "peak_mem_gib": ours.peak,
+        "baseline_peak_mem_gib": base.peak,
+        "device": machine,
+        "mfu": ours.info["flops"] / median(ours.times) / peak,
+        "baseline_mfu": base.info["flops"] / median(base.times) / peak,
+        "gflop_per_img": ours.info["flops"] / batch / 1e9,
+        "baseline_gflop_per_img": base.info["flops"] / batch / 1e9,
+        "rounds": len(ratios),
+        "torch": torch.__version__,
+    }
 
 
 if __name__ == "__main__":

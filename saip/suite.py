@@ -74,7 +74,10 @@ SUITE: dict[str, SuiteTask] = {
         ("multiparsing_cihp_finetune.yaml", "finetune"),
     ),
     "fashion": SuiteTask(
-        "fashion", "AP_box", ("fashion_cpu.yaml", "frozen"), ("fashion_fashionpedia_finetune.yaml", "finetune")
+        "fashion",
+        "AP_box",
+        ("fashion_cpu.yaml", "frozen"),
+        ("fashion_fashionpedia_finetune.yaml", "finetune"),
     ),
 }
 PROTOCOLS = ("cheap", "full")

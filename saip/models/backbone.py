@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-QKV = tuple[Tensor, Tensor, Tensor]
+from saip.models.blocks import QKV, block_with_qkv
 
 
 @dataclass(frozen=True)
@@ -148,23 +148,15 @@ class ViTBackbone(Backbone):
         tokens = self.model._pos_embed(self.model.patch_embed(x))  # [B, 1+N, D], 2-D resampled
         return self.model.norm_pre(tokens), grid
 
-    def _last_qkv(self, tokens: Tensor) -> QKV:
-        """Per-head q, k, v of the last block's input, from its own weights (one extra linear)."""
-        block = self.model.blocks[-1]
-        attn = block.attn
-        b, n, _ = tokens.shape
-        qkv = attn.qkv(block.norm1(tokens)).reshape(b, n, 3, attn.num_heads, attn.head_dim)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
-        return attn.q_norm(q), attn.k_norm(k), v
-
     def forward_taps(self, x: Tensor, *, mid: bool = True, qkv: bool = False) -> Taps:
         tokens, grid = self._embed(x)
         taps = Taps(grid=grid)
         last = len(self.model.blocks) - 1
         for i, block in enumerate(self.model.blocks):
-            if i == last and qkv:
-                taps.qkv = self._last_qkv(tokens)
-            tokens = block(tokens)
+            if i == last and qkv:  # one norm + qkv serve the block and the relation loss
+                tokens, taps.qkv = block_with_qkv(block, tokens)
+            else:
+                tokens = block(tokens)
             if i == self.mid_block and mid:
                 normed = self.mid_norm(tokens)
                 taps.mid_cls, taps.mid = normed[:, 0], normed[:, 1:]

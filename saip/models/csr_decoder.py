@@ -13,6 +13,8 @@ from timm.layers import build_sincos2d_pos_embed, resample_abs_pos_embed
 from timm.models.vision_transformer import Block, init_weights_vit_timm
 from torch import Tensor, nn
 
+from saip.debug import value_checks
+
 
 class CSRDecoder(nn.Module):
     """Mask tokens + embedded visible tokens + anchor class token -> pixels per grid cell.
@@ -102,10 +104,6 @@ class CSRDecoder(nn.Module):
         x = self.embed(visible_tokens)  # [B, Nv, Dd]
         index = visible_index.unsqueeze(-1).expand(-1, -1, x.shape[-1])
         x = torch.scatter(self.mask_token.expand(b, cells, -1).to(x.dtype), 1, index, x)  # [B, N, Dd]
-        if (masked_cls is not None) != (self.prefix == 2):
-            raise ValueError(
-                f"masked_cls must be given exactly when the decoder is built with it ({self.prefix == 2})"
-            )
         classes = [anchor_cls] if masked_cls is None else [masked_cls, anchor_cls]
         x = torch.cat([self.embed(torch.stack(classes, dim=1)), x], dim=1) + self.grid_pos_embed(grid)
         x = self.norm(self.blocks(x))
@@ -114,7 +112,8 @@ class CSRDecoder(nn.Module):
     def _check(
         self, tokens: Tensor, index: Tensor, grid: tuple[int, int], cls: Tensor, masked_cls: Tensor | None
     ) -> int:
-        """Raise a clear ValueError on inconsistent inputs; return the batch size."""
+        """Raise a clear ValueError on inconsistent inputs; return the batch size. The index values
+        are read only where `saip.debug.value_checks` allows (a sync on accelerators)."""
         if tokens.dim() != 3 or tokens.shape[-1] != self.embed_dim:
             raise ValueError(f"visible_tokens must be [B, Nv, {self.embed_dim}], got {tuple(tokens.shape)}")
         b, nv = tokens.shape[:2]
@@ -131,6 +130,8 @@ class CSRDecoder(nn.Module):
             )
         if len(grid) != 2 or min(grid) < 1:
             raise ValueError(f"grid must be (Hp, Wp) with positive sides, got {grid}")
+        if not value_checks(index):
+            return b
         cells = grid[0] * grid[1]
         ordered = index.sort(dim=1).values
         if bool(

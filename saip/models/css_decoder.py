@@ -13,6 +13,8 @@ from timm.layers import Mlp
 from timm.models.vision_transformer import Block, init_weights_vit_timm
 from torch import Tensor, nn
 
+from saip.models.blocks import class_token_block
+
 
 class CrossAttentionBlock(nn.Module):
     """Pre-norm cross-attention from queries to a memory, then an MLP, both residual.
@@ -99,10 +101,20 @@ class CSSDecoder(nn.Module):
         features = self.mask_head(scene_map)  # [B, dim, Hs, Ws]
         logits = []
         for query in queries:
-            q = self.query_blocks(self.query_embed(query))[:, :1]  # [B, 1, dim]: the class token
+            q = self.query_class_token(query)  # [B, 1, dim]
             kernel = self.kernel(self.cross(q, memory).squeeze(1))  # [B, dim]
             logits.append(torch.einsum("bc,bchw->bhw", kernel, features))
         return logits
+
+    def query_class_token(self, query: Tensor) -> Tensor:
+        """The class token of `query_blocks(query_embed(query))` [B, 1, dim]: the last block
+        computes that token alone (the others feed its keys and values only)."""
+        x = self.query_embed(query)
+        if not len(self.query_blocks):
+            return x[:, :1]
+        for block in self.query_blocks[:-1]:
+            x = block(x)
+        return class_token_block(self.query_blocks[-1], x)
 
     def _check(self, query: Tensor, scene: Tensor, grid: tuple[int, int]) -> None:
         if query.dim() != 3 or query.shape[1] < 1 or query.shape[-1] != self.embed_dim:

@@ -5,6 +5,13 @@ an MLP into a small bottleneck, L2 normalisation, then a weight-normalised linea
 are the prototypes. The weight-norm gain is fixed to 1 ("norm_last_layer"), so every prototype is a
 unit vector and the logits are cosine similarities: this keeps the student from inflating one
 prototype's norm, which DINO reports as a source of instability.
+
+With the gain at 1, `z @ (V / |V|)^T` equals `(z @ V^T) / |V|` (row norms of the [K, d] direction
+matrix V), so the forward never materialises the normalised weight, and the backward
+(`_RowNormLinear`, written out) is one matmul per input plus one pass over V: autograd through
+the division and the norm took three passes and was slower than the weight-norm layer.
+`self.last_layer(z)` is the same function through `torch.nn.utils.parametrizations.weight_norm`
+(the reference, and the state-dict layout).
 """
 
 from __future__ import annotations
@@ -14,6 +21,28 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import init_weights_vit_timm
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
+
+
+class _RowNormLinear(torch.autograd.Function):
+    """out = (x @ V^T) / |V| for x [N, d], V [K, d]; gradients for both."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, x: Tensor, v: Tensor) -> Tensor:
+        inv = v.norm(dim=1).reciprocal()  # [K]
+        out = F.linear(x, v)  # autocast's dtype, as the layer it replaces
+        out = out * inv.to(out.dtype)
+        ctx.save_for_backward(x, v, inv, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor]:
+        x, v, inv, out = ctx.saved_tensors
+        scaled = grad.to(out.dtype) * inv.to(out.dtype)  # [N, K]
+        grad_x = (scaled @ v.to(out.dtype)).to(x.dtype)
+        # d|V_k|^-1 / dV_k = -V_k |V_k|^-3: the radial part, sum_n grad * out over the batch.
+        radial = (grad.float() * out.float()).sum(0) * inv * inv  # [K]
+        grad_v = torch.addmm(v * -radial.to(v.dtype)[:, None], scaled.t().to(v.dtype), x.to(v.dtype))
+        return grad_x, grad_v
 
 
 class CSMHead(nn.Module):
@@ -47,8 +76,26 @@ class CSMHead(nn.Module):
         with torch.no_grad():
             gain.fill_(1.0)
         gain.requires_grad_(False)
+        self._norms: tuple[int, int, Tensor] | None = None  # (data_ptr, version, [K] row norms)
+
+    def prototype_norms(self) -> Tensor:
+        """Row norms |V| [K] of the prototype directions. A frozen V (the EMA teacher's) keeps its
+        norms until it changes: its version counter moves on every in-place write (the EMA
+        update, `load_state_dict`), so the teacher computes them once per update."""
+        v = self.last_layer.parametrizations.weight.original1
+        if v.requires_grad:
+            return v.norm(dim=1)
+        key = (v.data_ptr(), v._version)
+        if self._norms is None or self._norms[:2] != key:
+            with torch.no_grad():
+                self._norms = (*key, v.norm(dim=1))
+        return self._norms[2]
 
     def forward(self, x: Tensor) -> Tensor:
-        """Class tokens [B, D] -> prototype logits [B, K]."""
+        """Class tokens [B, D] -> prototype logits [B, K] (cosines to the unit prototypes)."""
         z = F.normalize(self.mlp(x), dim=-1)
-        return self.last_layer(z)
+        v = self.last_layer.parametrizations.weight.original1  # [K, d] directions, gain 1
+        if v.requires_grad and torch.is_grad_enabled():
+            return _RowNormLinear.apply(z, v)
+        logits = F.linear(z, v)
+        return logits / self.prototype_norms().to(logits.dtype)

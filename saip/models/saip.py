@@ -2,18 +2,20 @@
 
 The forward returns network outputs only; the losses live in `saip.objectives` and are combined
 by `saip.train.step`. All student passes sit in one `forward` so DistributedDataParallel sees a
-single call per micro-batch. Views of the same (H, W) run as one batch.
+single call per micro-batch. Views of the same (H, W) run as one batch: the global views together,
+and the local, roi and half views grouped by size (the roi and half views share one whenever the
+step draws them the same rescale factor).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import Tensor, nn
 
 from saip.config import PretrainConfig
-from saip.models.backbone import QKV, Backbone, create_backbone, split_qkv
+from saip.models.backbone import QKV, Backbone, Taps, create_backbone, split_qkv
 from saip.models.csr_decoder import CSRDecoder
 from saip.models.css_decoder import CSSDecoder
 from saip.models.heads import CSMHead
@@ -46,6 +48,27 @@ class StudentOutputs:
 
 def _cat_tokens(cls: Tensor, tokens: Tensor) -> Tensor:
     return torch.cat([cls.unsqueeze(1), tokens], dim=1)
+
+
+def _split_taps(taps: Taps, sizes: list[int]) -> list[Taps]:
+    """Taps of views batched together -> one Taps per view (`qkv` is not asked of these views)."""
+    fields = ("mid", "mid_cls", "final", "cls")
+    parts = {f: getattr(taps, f).split(sizes) for f in fields if getattr(taps, f) is not None}
+    return [replace(taps, qkv=None, **{f: p[i] for f, p in parts.items()}) for i in range(len(sizes))]
+
+
+def taps_by_size(backbone: Backbone, views: list[Tensor], mid: list[bool]) -> list[Taps]:
+    """`backbone.forward_taps(view, mid=m)` for each view, one pass per distinct (H, W)."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, view in enumerate(views):
+        groups.setdefault(tuple(view.shape[-2:]), []).append(i)
+    out: list[Taps] = [None] * len(views)  # type: ignore[list-item]
+    for members in groups.values():
+        batch = torch.cat([views[i] for i in members]) if len(members) > 1 else views[members[0]]
+        taps = backbone.forward_taps(batch, mid=any(mid[i] for i in members))
+        for i, part in zip(members, _split_taps(taps, [views[i].shape[0] for i in members]), strict=True):
+            out[i] = part
+    return out
 
 
 class SAIPStudent(nn.Module):
@@ -97,12 +120,10 @@ class SAIPStudent(nn.Module):
         need_mid = css or self.csr_decoder is not None  # g1's mid tokens: CSS inst query, CSR anchor
         if csm:
             g = self.backbone.forward_taps(x.globals_, mid=need_mid, qkv=self.cfg.csm.attn_weight > 0)
-            views = [g.cls]
-            if x.locals_ is not None:
-                views.append(self.backbone.forward_taps(x.locals_, mid=False).cls)
-            roi = self.backbone.forward_taps(x.roi, mid=css)
-            views += [roi.cls, self.backbone.forward_taps(x.half, mid=False).cls]
-            logits = self.csm_head(torch.cat(views))
+            crops = [x.roi, x.half] if x.locals_ is None else [x.locals_, x.roi, x.half]
+            taps = taps_by_size(self.backbone, crops, [False] * (len(crops) - 2) + [css, False])
+            roi = taps[-2]
+            logits = self.csm_head(torch.cat([g.cls] + [t.cls for t in taps]))
             out.logits = list(logits.split(b))
             out.cls_features = g.cls
             if g.qkv is not None:

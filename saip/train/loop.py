@@ -156,9 +156,10 @@ class Counters:
 @dataclass
 class Window:
     """Averages over the steps since the last log line; checkpointed, so that a resumed run logs
-    what the uninterrupted run would."""
+    what the uninterrupted run would. The sums stay device tensors between log lines (read once
+    per logged step, not once per step)."""
 
-    sums: dict[str, float] = field(default_factory=dict)
+    sums: dict[str, Any] = field(default_factory=dict)  # float or 0-dim tensor
     steps: int = 0
     images: int = 0
     seconds: float = 0.0
@@ -172,10 +173,11 @@ class Window:
         self.seconds += seconds
 
     def state(self) -> dict[str, Any]:
-        return {"sums": dict(self.sums), "steps": self.steps, "images": self.images, "seconds": self.seconds}
+        sums = {k: float(v) for k, v in self.sums.items()}
+        return {"sums": sums, "steps": self.steps, "images": self.images, "seconds": self.seconds}
 
     def flush(self) -> dict[str, float]:
-        record = {k: v / max(self.steps, 1) for k, v in self.sums.items()}
+        record = {k: float(v) / max(self.steps, 1) for k, v in self.sums.items()}
         record["img_per_s"] = self.images / max(self.seconds, 1e-9)
         self.sums, self.steps, self.images, self.seconds = {}, 0, 0, 0.0
         return record
@@ -404,10 +406,6 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
                 window.add(res, seconds, d.world)
                 bar.update(1)
-                if res.finite:
-                    bar.set_postfix(
-                        loss=f"{res.loss:.3f}", img_s=f"{res.images * d.world / seconds:.1f}", refresh=False
-                    )
                 record = (
                     _probe(ctx, step)
                     if cfg.train.probe_data and (step % cfg.train.probe_every == 0 or step == stop_at)
@@ -424,6 +422,10 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                             **window.flush(),
                         }
                     )
+                    if "loss" in record:
+                        bar.set_postfix(
+                            loss=f"{record['loss']:.3f}", img_s=f"{record['img_per_s']:.1f}", refresh=False
+                        )
                 if record:
                     run.log(record, step=step)
                 due = step % cfg.train.checkpoint_every == 0 or step == stop_at

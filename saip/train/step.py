@@ -9,6 +9,11 @@
    micro-batches' teacher logit means) and the EMA update of the expert encoder, once per
    optimizer step and only when the optimizer really stepped: a skipped step (non-finite loss, or
    the fp16 grad scaler found inf gradients) changes nothing.
+
+Device-to-host syncs: one per optimizer step, the all-rank finite flag that decides whether to
+step (two more with the fp16 grad scaler, which reports a skipped step through its scale). Loss
+terms, the gradient norm and the monitors stay 0-dim device tensors in `StepResult`, read by the
+loop once per logged step; the CSR mask and its visible indices are built on the host.
 """
 
 from __future__ import annotations
@@ -85,13 +90,15 @@ class StepContext:
 
 @dataclass
 class StepResult:
-    terms: dict[str, float]  # each loss term, averaged over micro-batches
-    loss: float
+    """0-dim device tensors where a float would cost a sync; `finite` is the one value read."""
+
+    terms: dict[str, Tensor]  # each loss term, averaged over micro-batches
+    loss: Tensor
     finite: bool
-    grad_norm: float
+    grad_norm: Tensor  # NaN when the step was skipped
     images: int
     skipped_images: int
-    monitors: dict[str, float]
+    monitors: dict[str, Tensor]
     last: MicroBatch | None
 
 
@@ -166,8 +173,9 @@ def make_inputs(
         grid = (inputs.csr_image.shape[-2] // patch, inputs.csr_image.shape[-1] // patch)
         coarse = random_grid_mask(b, anchor, cfg.csr.mask_ratio, generator=gen)
         visible = round(grid[0] * grid[1] * (1 - cfg.csr.mask_ratio))
-        mask = resize_grid_mask(coarse, anchor, grid, visible, generator=gen).to(dev)
-        inputs.csr_visible = visible_indices(mask)
+        host_mask = resize_grid_mask(coarse, anchor, grid, visible, generator=gen)
+        inputs.csr_visible = visible_indices(host_mask).to(dev)  # on the host: no sync
+        mask = host_mask.to(dev)
     scene = batch["scene"].to(dev, non_blocking=True) if cfg.css.enabled else None
     if scene is not None:
         inputs.scene_grid = (scene.shape[-2] // patch, scene.shape[-1] // patch)
@@ -213,8 +221,9 @@ def _rank() -> int:
     return dist.get_rank() if _distributed() else 0
 
 
-def _all_finite(value: Tensor, device: torch.device) -> bool:
-    flag = torch.tensor([0.0 if bool(torch.isfinite(value)) else 1.0], device=device)
+def _all_finite(finite: Tensor) -> bool:
+    """Whether every rank's losses were finite: the step's one device-to-host read."""
+    flag = (~finite).float().reshape(1)
     if _distributed():
         dist.all_reduce(flag)
     return flag.item() == 0.0
@@ -233,19 +242,19 @@ def _entropy(p: Tensor) -> Tensor:
     return -(p * torch.log(p.clamp_min(1e-12))).sum(-1)
 
 
-def _monitors(ctx: StepContext, last: MicroBatch) -> dict[str, float]:
+def _monitors(ctx: StepContext, last: MicroBatch) -> dict[str, Tensor]:
     """Collapse monitors: teacher output entropy (-> 0 on collapse to one prototype, ln K if
     uniform), the prototypes in use (perplexity exp(H) of the batch-mean teacher distribution,
     1..K: -> 1 on collapse) and the std of the student's normalised features over the batch
     (-> 0 on collapse)."""
-    mon: dict[str, float] = {}
+    mon: dict[str, Tensor] = {}
     if last.teacher.probs:
         p = torch.cat(last.teacher.probs)
-        mon["teacher_entropy"] = float(_entropy(p).mean())
-        mon["teacher_perplexity"] = float(_entropy(p.mean(0)).exp())
+        mon["teacher_entropy"] = _entropy(p).mean()
+        mon["teacher_perplexity"] = _entropy(p.mean(0)).exp()
     if last.outputs.cls_features is not None:
         feats = F.normalize(last.outputs.cls_features.detach().float(), dim=-1)
-        mon["student_feature_std"] = float(feats.std(0).mean()) if feats.shape[0] > 1 else 0.0
+        mon["student_feature_std"] = feats.std(0).mean() if feats.shape[0] > 1 else feats.new_zeros(())
     return mon
 
 
@@ -287,17 +296,19 @@ def train_step(
     one EMA update (none of the three when the step is skipped).
 
     `teacher_temp` is the step's teacher temperature (None: `csm.teacher_temp`)."""
-    cfg = ctx.cfg
+    cfg, n = ctx.cfg, len(micro_batches)
     weights = loss_weights(cfg)
-    sums: dict[str, float] = {}
-    total_sum, finite, images, skipped = 0.0, True, 0, 0
+    sums: dict[str, Tensor] = {}
+    total_sum = torch.zeros((), device=ctx.device)
+    finite = torch.ones((), dtype=torch.bool, device=ctx.device)
+    images, skipped = 0, 0
     last: MicroBatch | None = None
     logit_means: list[Tensor] = []
     ctx.optimizer.zero_grad(set_to_none=True)
     for micro, batch in enumerate(micro_batches):
         skipped += int(batch["num_skipped"])
         images += int(batch["global"].shape[0])
-        is_last = micro == len(micro_batches) - 1
+        is_last = micro == n - 1
         sync = (
             contextlib.nullcontext()
             if is_last or not hasattr(ctx.student, "no_sync")
@@ -305,7 +316,7 @@ def train_step(
         )
         # Ranks draw disjoint streams: rank r's micro-batch m is micro-batch r * accum + m of one
         # process that accumulates the ranks' shards (the same masks and factors).
-        gen = step_generator(seed, step, _rank() * len(micro_batches) + micro)
+        gen = step_generator(seed, step, _rank() * n + micro)
         with sync:
             with _autocast(ctx):
                 inputs, scene, mask = make_inputs(ctx, batch, gen)
@@ -316,23 +327,23 @@ def train_step(
             mb = MicroBatch(batch, inputs, teacher, outputs, mask)
             terms = compute_losses(ctx, mb)
             total = sum(weights[k] * v for k, v in terms.items())
-            finite = finite and bool(torch.isfinite(total))
-            ctx.scaler.scale(total / len(micro_batches)).backward()
+            finite = finite & torch.isfinite(total.detach())
+            ctx.scaler.scale(total / n).backward()
         if teacher.logits is not None:
             logit_means.append(teacher.logits.detach().float().mean(0))
         for k, v in terms.items():
-            sums[k] = sums.get(k, 0.0) + float(v.detach()) / len(micro_batches)
-        total_sum += float(total.detach()) / len(micro_batches)
+            sums[k] = sums.get(k, 0.0) + v.detach().float() / n
+        total_sum = total_sum + total.detach().float() / n
         last = mb
     if _distributed():  # ranks EMA, checkpoint and evaluate the same statistics (docs/backbones.md)
         distribute_bn(ctx.module, dist.get_world_size(), reduce=True)
-    finite = _all_finite(torch.tensor(0.0 if finite else float("nan")), ctx.device)
-    grad_norm = float("nan")
-    if finite:
+    stepped = _all_finite(finite)
+    grad_norm = torch.full((), float("nan"), device=ctx.device)
+    if stepped:
         ctx.scaler.unscale_(ctx.optimizer)
         params = [p for p in ctx.module.parameters() if p.grad is not None]
         max_norm = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else float("inf")
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
         if _optimizer_step(ctx):
             if logit_means:
                 ctx.center.update(torch.stack(logit_means))
@@ -341,7 +352,7 @@ def train_step(
     return StepResult(
         terms=sums,
         loss=total_sum,
-        finite=finite,
+        finite=stepped,
         grad_norm=grad_norm,
         images=images,
         skipped_images=skipped,

@@ -51,14 +51,18 @@ def test_position_embeddings_resampled_in_2d() -> None:
 
 
 def test_last_block_qkv_matches_block_attention() -> None:
-    """q, k, v recomputed from the last block's weights reproduce that block's attention output."""
+    """The q, k, v the last block computed (once, for itself and the relation loss) reproduce that
+    block's attention output, and the taps equal those of the plain timm block (qkv=False)."""
     backbone = create_backbone("vit_micro").eval()
     x = torch.randn(2, 3, 64, 32)
     captured = {}
     block = backbone.model.blocks[-1]
     handle = block.attn.register_forward_hook(lambda m, i, o: captured.setdefault("out", o))
-    taps = backbone.forward_taps(x, qkv=True)
+    plain = backbone.forward_taps(x, qkv=False)  # runs timm's block.attn
     handle.remove()
+    taps = backbone.forward_taps(x, qkv=True)
+    torch.testing.assert_close(taps.final, plain.final, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(taps.cls, plain.cls, atol=1e-6, rtol=1e-5)
     q, k, v = taps.qkv
     attn = torch.softmax(q @ k.transpose(-1, -2) * q.shape[-1] ** -0.5, dim=-1)
     out = block.attn.proj((attn @ v).transpose(1, 2).flatten(2))

@@ -48,3 +48,57 @@ def test_deepcopy_and_state_dict_round_trip() -> None:
     fresh.load_state_dict(head.state_dict())
     torch.testing.assert_close(fresh(x), head(x))
     assert "last_layer.parametrizations.weight.original1" in head.state_dict()
+
+
+def _reference_logits(head: CSMHead, x: torch.Tensor) -> torch.Tensor:
+    """The weight-normalised layer itself: the normalised [K, d] weight built on every call."""
+    return head.last_layer(torch.nn.functional.normalize(head.mlp(x), dim=-1))
+
+
+def test_logits_over_row_norms_equal_the_weight_normalised_layer_with_gradients() -> None:
+    torch.manual_seed(0)
+    # float64: the written-out backward sums in another order than autograd's (float32: ~1e-6).
+    head = CSMHead(16, 64, hidden_dim=24, bottleneck_dim=8).double()
+    with torch.no_grad():  # prototypes of unequal norms, so dividing by them matters
+        head.last_layer.parametrizations.weight.original1.mul_(torch.rand(64, 1) * 3 + 0.1)
+    x = torch.randn(5, 16, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for forward in (head, lambda t: _reference_logits(head, t)):
+        head.zero_grad()
+        x.grad = None
+        out = forward(x)
+        (out * torch.linspace(-1, 1, 64, dtype=torch.float64)).sum().backward()
+        grads.append(
+            (out.detach(), x.grad.clone(), *(p.grad.clone() for p in head.parameters() if p.requires_grad))
+        )
+    for fast, ref in zip(*grads, strict=True):
+        torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-6)
+
+
+@torch.no_grad()
+def test_frozen_head_keeps_its_norms_until_the_weights_change() -> None:
+    torch.manual_seed(0)
+    head = CSMHead(16, 32, hidden_dim=24, bottleneck_dim=8).requires_grad_(False)
+    x = torch.randn(3, 16)
+    first = head.prototype_norms()
+    assert head.prototype_norms() is first  # computed once
+    moving = [p for n, p in head.named_parameters() if "original0" not in n]  # the gain stays 1
+    torch._foreach_lerp_(moving, [torch.rand_like(p) for p in moving], 0.5)
+    assert head.prototype_norms() is not first  # an in-place update invalidates them
+    torch.testing.assert_close(head(x), _reference_logits(head, x), rtol=1e-5, atol=1e-6)
+    head.load_state_dict(CSMHead(16, 32, hidden_dim=24, bottleneck_dim=8).state_dict())
+    torch.testing.assert_close(head(x), _reference_logits(head, x), rtol=1e-5, atol=1e-6)
+
+
+def test_bf16_autocast_keeps_the_layers_dtypes() -> None:
+    """Under autocast (the CUDA recipe) the fast path returns what the weight-normalised layer
+    returns, in its dtype, and the float32 parameters get float32 gradients."""
+    torch.manual_seed(0)
+    head, x = CSMHead(16, 64, hidden_dim=24, bottleneck_dim=8), torch.randn(5, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast, ref = head(x), _reference_logits(head, x)
+    assert fast.dtype == ref.dtype
+    torch.testing.assert_close(fast.float(), ref.float(), rtol=2e-2, atol=2e-2)
+    fast.float().sum().backward()
+    v = head.last_layer.parametrizations.weight.original1
+    assert v.grad is not None and v.grad.dtype == torch.float32

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
+import saip
 from saip.config import PretrainConfig, load_config
 from saip.data.pipeline import build_pretrain_loader
 from saip.train import step as step_module
@@ -113,3 +118,58 @@ def test_restore_onto_another_device_keeps_rng_states_on_cpu(
     assert ctx.center.center.device.type == "meta"
     moments = [s["exp_avg"] for s in ctx.optimizer.state.values()]
     assert moments and all(m.device.type == "meta" for m in moments)
+
+
+class _HostReads(TorchFunctionMode):
+    """Records where saip code reads a tensor's value into Python (`item`, `bool`, `float`,
+    `tolist`, `nonzero`, boolean-mask indexing): each is a device-to-host sync on an accelerator.
+    Reads of `host` tensors (the loader's batch) and reads while paused are not counted."""
+
+    READS = {torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__}
+    READS |= {torch.Tensor.tolist, torch.Tensor.nonzero, torch.nonzero, torch.Tensor.masked_select}
+
+    def __init__(self, host: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.host, self.sites, self.active = {id(t) for t in host}, [], True
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        self.active = False
+        try:
+            yield
+        finally:
+            self.active = True
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        bool_index = func is torch.Tensor.__getitem__ and any(
+            isinstance(i, torch.Tensor) and i.dtype == torch.bool
+            for i in (args[1] if isinstance(args[1], tuple) else (args[1],))
+        )
+        if self.active and (func in self.READS or bool_index) and id(args[0]) not in self.host:
+            frame = sys._getframe(1)
+            while frame and "/torch/" in frame.f_code.co_filename:
+                frame = frame.f_back
+            if frame and frame.f_code.co_filename.startswith(str(Path(saip.__file__).parent)):
+                self.sites.append(f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}")
+        return func(*args, **(kwargs or {}))
+
+
+def test_one_host_read_per_optimizer_step(tiny_overrides: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two micro-batches, one optimizer step: the finite flag is the only value saip reads back
+    (value checks off, as on an accelerator; the host-side batch preparation not counted)."""
+    monkeypatch.setenv("SAIP_VALUE_CHECKS", "0")
+    cfg = load_config(PretrainConfig, None, tiny_overrides + ["train.accum_steps=2"])
+    ctx = build_context(cfg, torch.device("cpu"), Dist())
+    batches = list(build_pretrain_loader(cfg))[:2]
+    reads = _HostReads([t for b in batches for t in b.values()])
+    real = step_module.make_inputs
+
+    def make_inputs(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with reads.paused():
+            return real(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "make_inputs", make_inputs)
+    with reads:
+        res = train_step(ctx, batches, 0, momentum=0.9, seed=0)
+    assert res.finite and len(reads.sites) == 1 and reads.sites[0].startswith("step.py"), reads.sites
+    assert all(v.dim() == 0 for v in [*res.terms.values(), res.loss, res.grad_norm, *res.monitors.values()])
