@@ -155,26 +155,26 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
         raise ValueError(
             f"train.batch_size {cfg.train.batch_size} exceeds the {len(sets.train.paths)} training images"
         )
-    run_dir = open_run(cfg)
-    num_attributes = len(sets.names)
-    if cfg.protocol == "linear":
-        train_set, test_set = _frozen_features(backbone, sets, cfg, device)
-        model, decay_root = AttributeModel(None, backbone.embed_dim, num_attributes), None
-    else:
-        train_set = AttributeImages(
-            sets.train, train_transform(cfg.model.img_size, erasing=cfg.attributes.erasing)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        num_attributes = len(sets.names)
+        if cfg.protocol == "linear":
+            train_set, test_set = _frozen_features(backbone, sets, cfg, device)
+            model, decay_root = AttributeModel(None, backbone.embed_dim, num_attributes), None
+        else:
+            train_set = AttributeImages(
+                sets.train, train_transform(cfg.model.img_size, erasing=cfg.attributes.erasing)
+            )
+            test_set = AttributeImages(sets.test, eval_transform(cfg.model.img_size))
+            model, decay_root = AttributeModel(backbone, backbone.embed_dim, num_attributes), backbone.model
+        n = len(sets.train.paths)
+        parts = TaskParts(
+            model=model,
+            evaluate=_evaluator(test_set, sets, cfg, device),
+            train_set=train_set,
+            backbone=decay_root,
+            loss=_loss_fn(cfg, torch.from_numpy(sets.train.labels.mean(0))),
+            epoch_batches=lambda epoch: shuffled_batches(
+                n, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
+            ),
         )
-        test_set = AttributeImages(sets.test, eval_transform(cfg.model.img_size))
-        model, decay_root = AttributeModel(backbone, backbone.embed_dim, num_attributes), backbone.model
-    n = len(sets.train.paths)
-    parts = TaskParts(
-        model=model,
-        evaluate=_evaluator(test_set, sets, cfg, device),
-        train_set=train_set,
-        backbone=decay_root,
-        loss=_loss_fn(cfg, torch.from_numpy(sets.train.labels.mean(0))),
-        epoch_batches=lambda epoch: shuffled_batches(
-            n, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
-        ),
-    )
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -7,8 +7,9 @@ How a task plugs in. A task module (`saip/tasks/<task>.py`) exposes `add_argumen
    subclasses `EvalConfig` and adds the task's section);
 2. checks its dataset layout and loads the weights (`saip.export.weights.load_backbone`) BEFORE
    anything is written, raising a `ValueError` that names what is missing or mismatched;
-3. opens the run directory with `open_run(cfg)` (resolved `config.yaml`; a stale `metrics.json`
-   is removed so an interrupted run never leaves one that looks like a result);
+3. opens the run directory with `with open_run(cfg) as run_dir:` (closed even when setup fails;
+   resolved `config.yaml`; a stale `metrics.json` is removed so an interrupted run never leaves
+   one that looks like a result);
 4. builds a `TaskParts`:
    - `model`: the module that is trained and checkpointed (backbone + head, or a head alone for a
      probe on precomputed features);

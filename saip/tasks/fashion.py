@@ -190,16 +190,16 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
         cfg.protocol,
     )
     train_set, val_set = FashionDataset(train, flip=section.flip), FashionDataset(val)
-    run_dir = open_run(cfg)
-    parts = TaskParts(
-        model=model,
-        evaluate=make_evaluate(val_set, cfg),  # type: ignore[arg-type]
-        train_set=train_set,
-        epoch_batches=lambda epoch: shuffled_batches(
-            len(train_set), cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
-        ),
-        loss=make_loss(section.attribute_weight),  # type: ignore[arg-type]
-        collate=collate,  # type: ignore[arg-type]
-        backbone=None if frozen else backbone.model,
-    )
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        parts = TaskParts(
+            model=model,
+            evaluate=make_evaluate(val_set, cfg),  # type: ignore[arg-type]
+            train_set=train_set,
+            epoch_batches=lambda epoch: shuffled_batches(
+                len(train_set), cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
+            ),
+            loss=make_loss(section.attribute_weight),  # type: ignore[arg-type]
+            collate=collate,  # type: ignore[arg-type]
+            backbone=None if frozen else backbone.model,
+        )
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

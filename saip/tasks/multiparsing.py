@@ -153,16 +153,16 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
     log.info("CIHP: %d train / %d val images, %s", len(train_records), len(val_records), cfg.protocol)
     train_set = CIHPDataset(train_records, flip=section.flip)
     val_set = CIHPDataset(val_records)
-    run_dir = open_run(cfg)
-    parts = TaskParts(
-        model=model,
-        evaluate=make_evaluate(val_set, cfg),  # type: ignore[arg-type]
-        train_set=train_set,
-        epoch_batches=lambda epoch: shuffled_batches(
-            len(train_set), cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
-        ),
-        loss=make_loss(section.part_weight),  # type: ignore[arg-type]
-        collate=collate,  # type: ignore[arg-type]
-        backbone=None if frozen else backbone.model,
-    )
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        parts = TaskParts(
+            model=model,
+            evaluate=make_evaluate(val_set, cfg),  # type: ignore[arg-type]
+            train_set=train_set,
+            epoch_batches=lambda epoch: shuffled_batches(
+                len(train_set), cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
+            ),
+            loss=make_loss(section.part_weight),  # type: ignore[arg-type]
+            collate=collate,  # type: ignore[arg-type]
+            backbone=None if frozen else backbone.model,
+        )
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -126,6 +126,6 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
         train_files, size, train=True, scale=cfg.parsing.scale, rotation=cfg.parsing.rotation
     )
     val_set = LIPDataset(val_files, size)
-    run_dir = open_run(cfg)
-    parts = dense_parts(cfg, model, train_set, part_loss, make_evaluate(val_set, cfg))
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        parts = dense_parts(cfg, model, train_set, part_loss, make_evaluate(val_set, cfg))
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -181,6 +181,6 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
         train_instances, kpset, size, augment=cfg.pose.augment, sigma=cfg.pose.heatmap_sigma
     )
     val_set = TopDownDataset(val_instances, kpset, size, sigma=cfg.pose.heatmap_sigma)
-    run_dir = open_run(cfg)
-    parts = dense_parts(cfg, model, train_set, heatmap_loss, make_evaluate(val_set, gt_val, kpset, cfg))
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        parts = dense_parts(cfg, model, train_set, heatmap_loss, make_evaluate(val_set, gt_val, kpset, cfg))
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
     backbone = load_eval_backbone(cfg.model, finetune=finetune)
     evaluate = _evaluator(sets, cfg, device)
     parts = _finetune_parts(backbone, sets, cfg, evaluate) if finetune else None
-    run_dir = open_run(cfg)
-    if parts is None:
-        parts = TaskParts(model=_frozen_model(backbone, sets, cfg, device), evaluate=evaluate)
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume, train=finetune)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        if parts is None:
+            parts = TaskParts(model=_frozen_model(backbone, sets, cfg, device), evaluate=evaluate)
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume, train=finetune)

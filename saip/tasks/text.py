@@ -256,27 +256,27 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
         len(train.captions),
         cfg.text.max_tokens,
     )
-    run_dir = open_run(cfg)
-    tokenizer.save(str(run_dir.path / TOKENIZER_FILE))
-    if finetune:
-        train_images: Dataset = ReidImages(
-            train.images(), train_transform(cfg.model.img_size, erasing=cfg.text.erasing)
+    with open_run(cfg) as run_dir:  # closed (log file, lock) if setup fails too
+        tokenizer.save(str(run_dir.path / TOKENIZER_FILE))
+        if finetune:
+            train_images: Dataset = ReidImages(
+                train.images(), train_transform(cfg.model.img_size, erasing=cfg.text.erasing)
+            )
+            test_images: Dataset = ReidImages(test.images(), eval_transform(cfg.model.img_size))
+            model = _model(cfg, backbone, backbone.embed_dim, tokenizer.get_vocab_size(), train.num_ids)
+        else:
+            train_images = TensorDataset(_frozen_features(backbone, train, cfg, device))
+            test_images = TensorDataset(_frozen_features(backbone, test, cfg, device))
+            model = _model(cfg, None, backbone.embed_dim, tokenizer.get_vocab_size(), train.num_ids)
+        parts = TaskParts(
+            model=model,
+            evaluate=_evaluator(test, test_images, cfg, device),
+            train_set=CaptionPairs(train_images, train.caption_image, tokens, train.pids),
+            epoch_batches=lambda epoch: caption_batches(
+                train.caption_image, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
+            ),
+            loss=_loss(cfg),
+            collate=collate_pairs,
+            backbone=backbone.model if finetune else None,
         )
-        test_images: Dataset = ReidImages(test.images(), eval_transform(cfg.model.img_size))
-        model = _model(cfg, backbone, backbone.embed_dim, tokenizer.get_vocab_size(), train.num_ids)
-    else:
-        train_images = TensorDataset(_frozen_features(backbone, train, cfg, device))
-        test_images = TensorDataset(_frozen_features(backbone, test, cfg, device))
-        model = _model(cfg, None, backbone.embed_dim, tokenizer.get_vocab_size(), train.num_ids)
-    parts = TaskParts(
-        model=model,
-        evaluate=_evaluator(test, test_images, cfg, device),
-        train_set=CaptionPairs(train_images, train.caption_image, tokens, train.pids),
-        epoch_batches=lambda epoch: caption_batches(
-            train.caption_image, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
-        ),
-        loss=_loss(cfg),
-        collate=collate_pairs,
-        backbone=backbone.model if finetune else None,
-    )
-    return run_task(parts, cfg, run_dir, device=device, resume=args.resume)
+        return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

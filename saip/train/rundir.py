@@ -200,12 +200,6 @@ class RunDir:
             self._lock.close()
             self._lock = None
 
-    def __del__(self) -> None:
-        """A run dropped without `close()` (a task failing before its loop) stops logging to its
-        file, so that the next run in the process does not write there too."""
-        if getattr(self, "_file_log", None) is not None:
-            _detach_file_log(*self._file_log)
-
     def __enter__(self) -> RunDir:
         return self
 

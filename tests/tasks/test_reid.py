@@ -185,3 +185,22 @@ def test_pku_reid_smoke(pku_reid) -> None:
     backbone = load_backbone("none", img_size=(64, 32))
     metrics = frozen_probe(backbone, pku_reid, device=torch.device("cpu"), batch_size=64, img_size=(64, 32))
     assert set(metrics) == KEYS and 0.0 < metrics["rank10"] <= 1.0
+
+
+def test_setup_failure_after_the_run_opens_closes_it(market_root, tmp_path, monkeypatch) -> None:
+    """A task failing between `open_run` and its loop leaves no log handler and no lock behind."""
+    import logging
+
+    from saip.tasks import reid
+    from saip.train.rundir import RunDir
+
+    def fail(*args, **kwargs):
+        raise ValueError("features failed")
+
+    monkeypatch.setattr(reid, "_frozen_model", fail)
+    out = tmp_path / "run"
+    argv = ["eval", "reid", "--data", str(market_root), "--out", str(out), "reid.flip_test=false", *TINY]
+    assert main(argv) == 2
+    assert (out / "eval.log").is_file()
+    assert not [h for h in logging.getLogger("saip").handlers if isinstance(h, logging.FileHandler)]
+    RunDir(out).close()  # the lock was released: a new writer may open it
