@@ -29,7 +29,7 @@ from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import AttributesConfig, add_eval_arguments, load_eval_config
 from saip.tasks.data.attribute_sets import AttributeImages, AttributeSets, read_attributes
 from saip.tasks.data.checks import decode_image, scan
-from saip.tasks.data.samplers import shuffled_batches
+from saip.tasks.data.samplers import shuffled_epochs
 from saip.tasks.data.transforms import eval_transform, train_transform
 from saip.tasks.engine import Metric, TaskParts, open_run, run_task, select_device
 from saip.tasks.features import eval_mode, extract_features
@@ -173,8 +173,6 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
             train_set=train_set,
             backbone=decay_root,
             loss=_loss_fn(cfg, torch.from_numpy(sets.train.labels.mean(0))),
-            epoch_batches=lambda epoch: shuffled_batches(
-                n, cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
-            ),
+            epoch_batches=shuffled_epochs(n, cfg.train.batch_size, seed=cfg.train.seed),
         )
         return run_task(parts, cfg, run_dir, device=device, resume=args.resume)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 
 from saip.tasks.config import EvalConfig, load_eval_config
 from saip.tasks.data.checks import scan
-from saip.tasks.data.samplers import shuffled_batches
+from saip.tasks.data.samplers import shuffled_epochs
 from saip.tasks.dense.task import add_dense_arguments, dense_backbone
 from saip.tasks.engine import Metric, TaskParts, open_run, run_task, select_device
 from saip.tasks.instance.crowd_metrics import ImageBoxes, crowdhuman_metrics
@@ -151,9 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Metric]:
             model=model,
             evaluate=make_evaluate(val_set, cfg),
             train_set=train_set,
-            epoch_batches=lambda epoch: shuffled_batches(
-                len(train_set), cfg.train.batch_size, seed=cfg.train.seed, epoch=epoch
-            ),
+            epoch_batches=shuffled_epochs(len(train_set), cfg.train.batch_size, seed=cfg.train.seed),
             loss=detection_loss,  # type: ignore[arg-type]
             collate=collate,  # type: ignore[arg-type]
             backbone=None if frozen else backbone.model,

@@ -17,7 +17,7 @@ from saip.config import load_config
 from saip.errors import RunDirBusy
 from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import EvalConfig
-from saip.tasks.data.samplers import pk_batches, shuffled_batches
+from saip.tasks.data.samplers import pk_batches, shuffled_batches, shuffled_epochs
 from saip.tasks.engine import TaskParts, open_run, run_task, select_device
 from saip.tasks.optim import Schedule, build_optimizer
 
@@ -207,3 +207,9 @@ def test_same_seed_same_random_init() -> None:
     torch.manual_seed(456)
     assert torch.equal(first, init(3))
     assert not torch.equal(first, init(4))
+
+
+def test_shuffled_epochs_is_shuffled_batches_per_epoch() -> None:
+    epochs = shuffled_epochs(10, 3, seed=7)
+    assert [epochs(e) for e in range(3)] == [shuffled_batches(10, 3, seed=7, epoch=e) for e in range(3)]
+    assert epochs(0) != epochs(1)  # a new order each epoch

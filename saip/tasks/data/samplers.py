@@ -7,7 +7,7 @@ epoch's batch list at the saved step, so the rest of the epoch is exactly what i
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,6 +22,11 @@ def shuffled_batches(n: int, batch_size: int, *, seed: int, epoch: int) -> list[
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     order = _rng(seed, epoch).permutation(n).tolist()
     return [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+
+
+def shuffled_epochs(n: int, batch_size: int, *, seed: int) -> Callable[[int], list[list[int]]]:
+    """epoch -> shuffled_batches for that epoch: the engine's `epoch_batches` for tasks without a sampler of their own."""
+    return lambda epoch: shuffled_batches(n, batch_size, seed=seed, epoch=epoch)
 
 
 def pk_batches(pids: Sequence[int], p: int, k: int, *, seed: int, epoch: int) -> list[list[int]]:

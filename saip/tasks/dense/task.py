@@ -17,7 +17,7 @@ from saip.cli import add_run_arguments
 from saip.models.backbone import Backbone
 from saip.tasks.backbones import load_eval_backbone
 from saip.tasks.config import EvalConfig, add_eval_arguments
-from saip.tasks.data.samplers import shuffled_batches
+from saip.tasks.data.samplers import shuffled_epochs
 from saip.tasks.dense.heads import DenseModel, final_stride
 from saip.tasks.engine import TaskParts
 from saip.train.rundir import RunDir
@@ -57,12 +57,7 @@ def dense_parts(
         evaluate=evaluate,
         train_set=train_set,
         loss=loss,  # type: ignore[arg-type]
-        epoch_batches=lambda epoch: shuffled_batches(
-            len(train_set),
-            cfg.train.batch_size,  # type: ignore[arg-type]
-            seed=cfg.train.seed,
-            epoch=epoch,
-        ),
+        epoch_batches=shuffled_epochs(len(train_set), cfg.train.batch_size, seed=cfg.train.seed),  # type: ignore[arg-type]
         backbone=None if model.frozen else model.backbone.model,
     )
 
