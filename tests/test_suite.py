@@ -69,3 +69,23 @@ def test_bad_input_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--random-init needs --weights"):
         evaluate_all("none", tmp_path, tasks=["reid"], random_init=True, out=tmp_path / "out")
     assert main(["eval", "all", "--weights", "none", "--data-root", str(tmp_path / "absent")]) == 2
+
+
+def test_convnet_runs_every_task(tmp_path: Path) -> None:
+    """The ConvNet family through all nine tasks (one step each): heads, pyramids and metrics
+    take its stride-32 final map and stride-16 stage."""
+    root = tmp_path / "data"
+    for preset in SUITE:
+        generate(preset, root / preset, limit=8, scale=0.2)
+    weights = export_backbone(create_backbone("convnextv2_femto", (64, 32)), tmp_path / "weights")
+    out = tmp_path / "scores"
+    argv = ["eval", "all", "--weights", str(weights), "--data-root", str(root), "--out", str(out)]
+    small = ["model.img_size=[64,32]", "train.batch_size=4", "train.eval_batch_size=8", "train.num_workers=0"]
+    assert main([*argv, "--device", "cpu", "--max-steps", "1", *small]) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["failed"] == {} and scores["skipped"] == {}
+    row = scores["rows"]["pretrained"]
+    assert set(row) == set(SUITE)
+    for task, metrics in row.items():
+        headline = metrics[SUITE[task].headline]
+        assert headline is not None and 0.0 <= headline <= 1.0, (task, metrics)

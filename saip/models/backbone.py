@@ -31,7 +31,7 @@ class BackboneSpec:
     """A registry entry: which timm model, how SAIP taps it, and what `saip backbones` lists."""
 
     timm_name: str
-    kind: str  # "vit" (plain ViT, class token), "hybrid" (TinyViT: conv + windowed attention), "convnet"
+    kind: str  # "vit" (plain ViT, class token), "hybrid" (TinyViT: conv + windowed attention), "convnet" (ConvNeXt-V2)
     timm_kwargs: dict[str, Any] = field(default_factory=dict)
     _: KW_ONLY
     params_m: float  # parameters of the exported timm model (num_classes=0) at `input_size`, millions
@@ -43,6 +43,7 @@ BACKBONES: dict[str, BackboneSpec] = {
     "vit_tiny": BackboneSpec("vit_tiny_patch16_224", "vit", params_m=5.5),
     "vit_small": BackboneSpec("vit_small_patch16_224", "vit", params_m=21.6),
     "tiny_vit_5m": BackboneSpec("tiny_vit_5m_224", "hybrid", params_m=5.1),
+    "convnextv2_femto": BackboneSpec("convnextv2_femto", "convnet", params_m=4.8),
     # A 4-block, 48-wide ViT for tests and CPU smoke runs (same code paths, seconds per step).
     "vit_micro": BackboneSpec(
         "vit_tiny_patch16_224",
@@ -182,21 +183,23 @@ class ViTBackbone(Backbone):
         return Taps(grid=grid, mid_cls=normed[:, 0], mid=normed[:, 1:])
 
 
-class HybridBackbone(Backbone):
-    """TinyViT-5M (conv stages, then windowed attention), adapted to SAIP's taps.
+class StagedBackbone(Backbone):
+    """timm's four-stage models (strides 4, 8, 16, 32; no class token), adapted to SAIP's taps.
 
     - `mid`: stage 3 output (stride 16, the same grid as ViT/16) through SAIP's LayerNorm.
     - `cls`: timm's own head path, `forward_head(pre_logits=True)`: mean over the stage-4 cells
-      (stride 32; TinyViT has no class token), then `head.norm`. So `timm.create_model(...)(x)` on
-      the exported weights returns exactly saip's embedding, and no parameter is left unused
-      (DistributedDataParallel needs every parameter to get a gradient).
+      (stride 32), then `head.norm`. So `timm.create_model(...)(x)` on the exported weights returns
+      exactly saip's embedding, and no parameter is left unused (DistributedDataParallel needs
+      every parameter to get a gradient).
     - `final`: the stage-4 tokens through that same `head.norm`, per cell.
     - CSR masking: a convolutional stem cannot drop tokens, so masked 16x16 cells are replaced by
       a learned mask token right after the stride-4 stem (SimMIM-style); the decoder then reads
       the stride-16 tokens of the visible cells, exactly as for ViT.
-    - Attention relations: windowed attention has no global map, so the relation maps come from
-      the final tokens themselves, split into heads (q = k = v = normalised stage-4 tokens).
+    - Attention relations: these models have no global attention map, so the relation maps come
+      from the final tokens themselves, split into heads (q = k = v = normalised stage-4 tokens).
     """
+
+    stem_attr: str  # the timm module that maps pixels to the stride-4 grid
 
     relation_heads = 4
 
@@ -213,15 +216,23 @@ class HybridBackbone(Backbone):
 
     def _timm_kwargs(self, drop_path: float) -> dict[str, Any]:
         kwargs = super()._timm_kwargs(drop_path)
-        del kwargs["img_size"]  # TinyViT is size-agnostic: its attention windows pad to any size
+        del kwargs["img_size"]  # size-agnostic: convolutions, and TinyViT's windows pad to any size
         return kwargs
 
-    def _stages(self, x: Tensor, upto: int) -> list[Tensor]:
+    def stem(self, x: Tensor) -> Tensor:
+        """Pixels [B, 3, H, W] -> the stride-4 map the stages start from."""
+        return getattr(self.model, self.stem_attr)(x)
+
+    def stage_maps(self, x: Tensor, upto: int = 3) -> list[Tensor]:
+        """The stem's map [B, C, H/4, W/4] -> the maps of stages 0..`upto` (strides 4..32)."""
         outs = []
         for stage in self.model.stages[: upto + 1]:
-            x = stage(x)
+            x = stage(self._stage_input(stage, x))
             outs.append(x)
         return outs
+
+    def _stage_input(self, stage: nn.Module, x: Tensor) -> Tensor:
+        return x
 
     @staticmethod
     def _tokens(fmap: Tensor) -> Tensor:
@@ -230,7 +241,7 @@ class HybridBackbone(Backbone):
     def forward_taps(self, x: Tensor, *, mid: bool = True, qkv: bool = False) -> Taps:
         _multiple_check(x, self.patch_size)
         grid = (x.shape[-2] // 16, x.shape[-1] // 16)
-        outs = self._stages(self.model.patch_embed(x), len(self.model.stages) - 1)
+        outs = self.stage_maps(self.stem(x), len(self.model.stages) - 1)
         final = self._tokens(self.model.head.norm(outs[-1]))
         taps = Taps(grid=grid, final=final, cls=self.model.forward_head(outs[-1], pre_logits=True))
         if mid:
@@ -244,22 +255,47 @@ class HybridBackbone(Backbone):
 
     def forward_mid(self, x: Tensor) -> Taps:
         _multiple_check(x, self.patch_size)
-        fmap = self._stages(self.model.patch_embed(x), self.mid_block)[-1]
+        fmap = self.stage_maps(self.stem(x), self.mid_block)[-1]
         tokens = self.mid_norm(self._tokens(fmap))
         return Taps(grid=tuple(fmap.shape[-2:]), mid=tokens, mid_cls=tokens.mean(1))
 
     def forward_masked_mid(self, x: Tensor, visible_index: Tensor) -> Taps:
         _multiple_check(x, self.patch_size)
         grid = (x.shape[-2] // 16, x.shape[-1] // 16)
-        stem = self.model.patch_embed(x)  # [B, C, H/4, W/4]
+        stem = self.stem(x)  # [B, C, H/4, W/4]
         keep = torch.zeros(x.shape[0], grid[0] * grid[1], device=x.device, dtype=stem.dtype)
         keep.scatter_(1, visible_index, 1.0)
         keep = F.interpolate(keep.view(-1, 1, *grid), size=stem.shape[-2:], mode="nearest")
         stem = stem * keep + self.mask_token.view(1, -1, 1, 1).to(stem.dtype) * (1 - keep)
-        fmap = self._stages(stem, self.mid_block)[-1]
+        fmap = self.stage_maps(stem, self.mid_block)[-1]
         tokens = self.mid_norm(self._tokens(fmap))
         index = visible_index.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])
         return Taps(grid=grid, mid=tokens.gather(1, index), mid_cls=tokens.mean(1))
+
+
+class HybridBackbone(StagedBackbone):
+    """TinyViT-5M: convolutional stages (with BatchNorm), then windowed attention."""
+
+    stem_attr = "patch_embed"
+
+
+class ConvNetBackbone(StagedBackbone):
+    """ConvNeXt-V2: convolutions, LayerNorm and GRN only (no BatchNorm, so nothing to average
+    over ranks), the stem a 4x4 stride-4 convolution."""
+
+    stem_attr = "stem"
+
+    def _stage_input(self, stage: nn.Module, x: Tensor) -> Tensor:
+        """ConvNeXt downsamples by a 2x2 stride-2 convolution, which drops an odd last row or
+        column of cells (and fails on a single one, as in a 32x16 local crop): zero-pad them so
+        that grids round up, as TinyViT's do. Sides that are multiples of 32 need no padding, so
+        saip's maps are timm's own."""
+        if isinstance(stage.downsample, nn.Identity):
+            return x
+        return F.pad(x, (0, x.shape[-1] % 2, 0, x.shape[-2] % 2))
+
+
+KINDS: dict[str, type[Backbone]] = {"vit": ViTBackbone, "hybrid": HybridBackbone, "convnet": ConvNetBackbone}
 
 
 def create_backbone(
@@ -269,13 +305,12 @@ def create_backbone(
     drop_path: float = 0.0,
 ) -> Backbone:
     """Build a registered backbone at `img_size` (default: the spec's `input_size`); `mid_block`
-    defaults to block 7 of 12 (ViT; 7/12 of the depth for other depths) or stage 3 (hybrid, the
-    stride-16 stage)."""
+    defaults to block 7 of 12 (ViT; 7/12 of the depth for other depths) or stage 3 (hybrid and
+    convnet: the stride-16 stage)."""
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; known: {', '.join(sorted(BACKBONES))}")
     spec = BACKBONES[name]
     img_size = spec.input_size if img_size is None else img_size
-    if spec.kind == "vit":
-        depth = spec.timm_kwargs.get("depth", 12)
-        return ViTBackbone(name, img_size, depth * 7 // 12 - 1 if mid_block is None else mid_block, drop_path)
-    return HybridBackbone(name, img_size, 2 if mid_block is None else mid_block, drop_path)
+    if mid_block is None:
+        mid_block = spec.timm_kwargs.get("depth", 12) * 7 // 12 - 1 if spec.kind == "vit" else 2
+    return KINDS[spec.kind](name, img_size, mid_block, drop_path)

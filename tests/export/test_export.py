@@ -17,7 +17,7 @@ from saip.models.backbone import Backbone, create_backbone
 from saip.train.checkpoint import save_atomic
 
 
-@pytest.mark.parametrize("name", ["vit_tiny", "tiny_vit_5m"])
+@pytest.mark.parametrize("name", ["vit_tiny", "tiny_vit_5m", "convnextv2_femto"])
 def test_export_loads_into_timm_strict(tmp_path: Path, name: str) -> None:
     backbone = create_backbone(name).eval()
     path = export_backbone(backbone, tmp_path)
@@ -53,7 +53,7 @@ def test_load_backbone_sources(tmp_path: Path) -> None:
     assert bigger(torch.randn(1, 3, 128, 64)).shape == (1, 48)
 
 
-@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
+@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m", "convnextv2_femto"])
 def test_taps_round_trip_exactly(
     tmp_path: Path, name: str, caplog: pytest.LogCaptureFixture, perturbed: Callable[[str], Backbone]
 ) -> None:

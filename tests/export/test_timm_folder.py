@@ -17,7 +17,7 @@ from saip.export.weights import FOLDER_TAPS, export_backbone, export_timm_folder
 from saip.models.backbone import Backbone
 
 
-@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
+@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m", "convnextv2_femto"])
 def test_timm_local_dir_reproduces_saip(
     tmp_path: Path, name: str, perturbed: Callable[[str], Backbone]
 ) -> None:

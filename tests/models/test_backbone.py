@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import timm
 import torch
 
 from saip.models.backbone import create_backbone
@@ -88,3 +89,24 @@ def test_hybrid_tinyvit_taps() -> None:
     loss = masked.mid.sum() + taps.cls.sum()
     loss.backward()
     assert backbone.mask_token.grad is not None and backbone.mask_token.grad.abs().sum() > 0
+
+
+def test_convnet_taps_are_timms_model() -> None:
+    """ConvNeXt-V2 femto: stride-16 `mid` from stage 3, `cls` exactly timm's own embedding, and
+    the CSR mask token at the stem gets a gradient."""
+    backbone = create_backbone("convnextv2_femto", (64, 32)).eval()
+    x = torch.randn(2, 3, 64, 32)
+    taps = backbone.forward_taps(x, qkv=True)
+    assert taps.grid == (4, 2) and taps.mid.shape == (2, 8, 192)
+    assert taps.final.shape == (2, 2, 384) and taps.cls.shape == (2, 384)
+    assert taps.qkv[0].shape == (2, 4, 2, 96)
+    plain = timm.create_model("convnextv2_femto", num_classes=0).eval()
+    plain.load_state_dict(backbone.model.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(x), taps.cls)
+    masked = backbone.forward_masked_mid(torch.randn(2, 3, 64, 32), torch.tensor([[0, 5], [2, 7]]))
+    assert masked.mid.shape == (2, 2, 192)
+    masked.mid[..., 0].sum().backward()  # not the sum over channels: LayerNorm makes that constant
+    assert backbone.mask_token.grad is not None and backbone.mask_token.grad.abs().sum() > 0
+    odd = backbone.forward_taps(torch.randn(1, 3, 48, 16))  # a local crop: 3x1 cells at stride 16
+    assert odd.grid == (3, 1) and odd.mid.shape == (1, 3, 192) and odd.final.shape == (1, 2, 384)

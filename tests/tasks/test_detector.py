@@ -12,7 +12,7 @@ from saip.tasks.instance.detector import BackbonePyramid, DetectorConfig, build_
 SMALL = DetectorConfig(pyramid_dim=16, min_size=64, max_size=96, anchor_sizes=(8, 16, 32, 64, 128))
 
 
-@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
+@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m", "convnextv2_femto"])
 def test_pyramid_levels_have_strides_4_to_64(name: str) -> None:
     pyramid = BackbonePyramid(create_backbone(name, (64, 64)), 16).eval()
     with torch.no_grad():
@@ -85,7 +85,7 @@ def test_an_unknown_detector_kind_is_refused() -> None:
         build_detector(create_backbone("vit_micro", (64, 64)), SMALL, kind="yolo")
 
 
-@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m"])
+@pytest.mark.parametrize("name", ["vit_micro", "tiny_vit_5m", "convnextv2_femto"])
 def test_taps_of_the_pyramid_pass_are_the_dense_models_maps(name: str) -> None:
     from saip.tasks.dense.heads import DenseModel
 

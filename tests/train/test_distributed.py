@@ -33,7 +33,7 @@ def write_shards(folder: Path, shards: int, per_shard: int) -> str:
 
 # Every registered family on 2 processes: DDP fails when a backbone leaves a parameter unused
 # (TinyViT's `head.norm` did, before the embedding went through timm's head path).
-@pytest.mark.parametrize("backbone", ["vit_micro", "tiny_vit_5m"])
+@pytest.mark.parametrize("backbone", ["vit_micro", "tiny_vit_5m", "convnextv2_femto"])
 def test_two_process_gloo_run_on_shards(tmp_path: Path, tiny_overrides: list[str], backbone: str) -> None:
     pattern = write_shards(tmp_path / "shards", shards=2, per_shard=12)
     out = tmp_path / "run"

@@ -262,14 +262,19 @@ def test_nonfinite_streak_changes_nothing_and_keeps_the_good_checkpoint(
             torch.testing.assert_close(good[part][key], value)
 
 
-def test_hybrid_tinyvit_pretrains(tmp_path: Path, tiny_overrides: list[str]) -> None:
-    """TinyViT-5M through all three objectives (docs/backbones.md), at small shapes."""
+@pytest.mark.parametrize(
+    ("name", "timm_name"), [("tiny_vit_5m", "tiny_vit_5m_224"), ("convnextv2_femto",) * 2]
+)
+def test_staged_backbones_pretrain(
+    tmp_path: Path, tiny_overrides: list[str], name: str, timm_name: str
+) -> None:
+    """TinyViT-5M and ConvNeXt-V2 through all three objectives (docs/backbones.md), at small shapes."""
     out = tmp_path / "run"
-    assert pretrain(out, tiny_overrides + ["model.backbone=tiny_vit_5m"], "--max-steps", "1") == 0
+    assert pretrain(out, tiny_overrides + [f"model.backbone={name}"], "--max-steps", "1") == 0
     record = read_log(out)[0]
     assert all(np.isfinite(record[k]) for k in LOSSES)
     meta = json.loads((out / "backbone.json").read_text())
-    assert meta["timm_model"] == "tiny_vit_5m_224"
+    assert meta["timm_model"] == timm_name
     model = timm.create_model(meta["timm_model"], **meta["timm_kwargs"])
     model.load_state_dict(load_file(out / "backbone.safetensors"), strict=True)
 

@@ -3,8 +3,8 @@
 Why this shape: a plain ViT has one stride-16 map, and ViTDet (Li et al., ECCV 2022) showed that a
 *simple* pyramid built from that last map alone (deconvolutions up to strides 8 and 4, max-pool
 down to 32, then 1x1 + 3x3 convolutions with LayerNorm, and P6 by max-pool) matches a
-hierarchical FPN; TinyViT is hierarchical already, so its four stages (strides 4..32) go through
-torchvision's FPN. The detector itself is torchvision's Faster R-CNN (a maintained library, not a
+hierarchical FPN; TinyViT and ConvNeXt-V2 are hierarchical already, so their four stages (strides 4..32) go
+through torchvision's FPN. The detector itself is torchvision's Faster R-CNN (a maintained library, not a
 hand-written detector), with the two defaults that hurt in crowds changed: `box_detections_per_img`
 (100 caps recall on CrowdHuman, which averages 23 people an image) and the 800/1333 resize (sizes
 come from the config). Images enter in 0..1 and torchvision's transform normalises them, once,
@@ -132,13 +132,12 @@ class BackbonePyramid(nn.Module):
             taps = self.body.forward_taps(images, mid=mid)
             final = token_map(taps.final, (h // self.body.patch_size, w // self.body.patch_size))  # type: ignore[arg-type]
             return final, final, token_map(taps.mid, taps.grid) if mid else None  # type: ignore[arg-type]
-        x, maps = self.body.model.patch_embed(images), OrderedDict()
-        for name, stage in zip(LEVELS, self.body.model.stages, strict=True):
-            x = maps[name] = stage(x)
+        maps = OrderedDict(zip(LEVELS, self.body.stage_maps(self.body.stem(images)), strict=True))
         if not mid:
             return maps, None, None
         middle = maps[LEVELS[self.body.mid_block]].permute(0, 2, 3, 1)
-        return maps, self.body.model.head.norm(x), self.body.mid_norm(middle).permute(0, 3, 1, 2)
+        final = self.body.model.head.norm(maps[LEVELS[-1]])
+        return maps, final, self.body.mid_norm(middle).permute(0, 3, 1, 2)
 
     def forward_with_taps(
         self, images: Tensor, *, mid: bool = True
