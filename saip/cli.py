@@ -35,7 +35,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every training-like command (pretrain and each eval task)."""
-    parser.add_argument("--config", help="YAML config (a diff over the defaults)")
+    parser.add_argument(
+        "--config", help="YAML config (a diff over the defaults): a path or a bundled name, e.g. demo"
+    )
     parser.add_argument("--out", help="run directory (default: runs/<date>-<name>)")
     parser.add_argument("--resume", help="'auto' (the run directory's last checkpoint) or a checkpoint path")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: cuda when available")

@@ -7,6 +7,7 @@ starts, and the resolved config saved in the run directory is the whole descript
 from __future__ import annotations
 
 import dataclasses
+import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +29,7 @@ class ModelConfig:
     # Anchor input size (H, W): position embeddings are stored for this grid and resampled in 2-D.
     img_size: tuple[int, int] = (256, 128)
     # Index (from 0) of the intermediate tap feeding CSR and CSS; None: the backbone's default
-    # (ViT: block 7 of 12; TinyViT: stage 3, the stride-16 grid).
+    # (ViT: block 7 of 12; TinyViT and ConvNeXt: stage 3, the stride-16 grid).
     mid_block: int | None = None
     drop_path: float = 0.0
 
@@ -223,19 +224,46 @@ class PretrainConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+CHECKOUT_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def bundled_config_dirs() -> list[Path]:
+    """Where saip's own configs are: a source checkout's `configs/`, else the copy that the wheel
+    installs under `<prefix>/share/saip/configs` (pyproject's data-files; `--user` installs too)."""
+    schemes = {sysconfig.get_default_scheme(), sysconfig.get_preferred_scheme("user")}
+    installed = [Path(sysconfig.get_path("data", s)) / "share" / "saip" / "configs" for s in sorted(schemes)]
+    return [d for d in dict.fromkeys([CHECKOUT_CONFIGS, *installed]) if d.is_dir()]
+
+
+def find_config(file: str | Path) -> Path:
+    """`file` when it exists, else the bundled config it names, so that the README's commands work
+    outside a checkout: `demo`, `demo.yaml`, `configs/demo.yaml`, `reid_cpu`, `eval/reid_cpu.yaml`."""
+    path = Path(file)
+    if path.is_file():
+        return path
+    rel = Path(*path.parts[1:]) if path.parts[:1] == ("configs",) else path
+    if not path.is_absolute():
+        names = [rel, rel.with_name(rel.name + ".yaml")] if rel.suffix != ".yaml" else [rel]
+        for folder in bundled_config_dirs():
+            for name in names:
+                for candidate in (folder / name, folder / "eval" / name):
+                    if candidate.is_file():
+                        return candidate
+    where = ", ".join(str(d) for d in bundled_config_dirs()) or "none found"
+    raise ConfigError(f"config file not found: {path} (nor among saip's configs: {where})")
+
+
 def load_config(schema: type[T], file: str | Path | None = None, overrides: list[str] = ()) -> T:
     """Merge schema defaults, an optional YAML file, then `key=value` overrides, with type checks.
 
-    Returns an OmegaConf object typed as the schema (attribute access, `OmegaConf.to_yaml`).
+    `file` is a path or the name of a bundled config (`find_config`). Returns an OmegaConf object
+    typed as the schema (attribute access, `OmegaConf.to_yaml`).
     `key=` sets the empty string (OmegaConf alone reads null, which a `str` field refuses).
     """
     cfg = OmegaConf.structured(schema)
     try:
         if file is not None:
-            path = Path(file)
-            if not path.is_file():
-                raise ConfigError(f"config file not found: {path}")
-            cfg = OmegaConf.merge(cfg, OmegaConf.load(path))
+            cfg = OmegaConf.merge(cfg, OmegaConf.load(find_config(file)))
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise ConfigError(f"overrides must be key=value, got: {' '.join(bad)}")

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from saip import api
-from saip.config import ConfigError
+from saip.config import ConfigError, find_config
 from saip.errors import UserError, make_output_dir
 from saip.tasks.scores import Scores, write_scores
 
 log = logging.getLogger(__name__)
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "eval"
 Protocol = tuple[str, str]  # (config file in configs/eval, the task's --protocol)
 
 
@@ -156,10 +155,7 @@ def evaluate_all(
 
 
 def _config(name: str) -> Path:
-    path = CONFIGS / name
-    if not path.is_file():
-        raise ConfigError(f"eval config {path} not found: `saip eval all` reads a source checkout's configs/")
-    return path
+    return find_config(Path("eval") / name)
 
 
 def _backbone_name(weights: str) -> str:
