@@ -48,7 +48,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from saip.tasks.config import EvalConfig
 from saip.tasks.optim import Schedule, build_optimizer
@@ -60,7 +59,7 @@ from saip.train.checkpoint import (
     save_atomic,
     set_rng_state,
 )
-from saip.train.progress import progress_bar
+from saip.train.progress import logs_through_bars, progress_bar
 from saip.train.rundir import RunDir
 
 log = logging.getLogger(__name__)
@@ -296,7 +295,7 @@ def run_task(
     try:
         if not train:
             run.begin_log(None)
-        with logging_redirect_tqdm():
+        with logs_through_bars():
             step = fit(parts, cfg, run, device=device, resume=resume) if train else 0
         model = parts.model.to(device).eval()
         with torch.no_grad(), autocast(device, cfg.train.amp):

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
-from tqdm.contrib.logging import logging_redirect_tqdm
 
 from saip.cli import add_run_arguments
 from saip.config import ConfigError, PretrainConfig, load_config, to_yaml
@@ -38,7 +37,7 @@ from saip.train.health import health_warnings
 from saip.train.optim import build_optimizer, scaled_lr
 from saip.train.pictures import save_step_pictures
 from saip.train.probe import probe, random_init_reference, resolve_probe_data
-from saip.train.progress import progress_bar
+from saip.train.progress import logs_through_bars, progress_bar
 from saip.train.report import write_report
 from saip.train.rundir import RunDir
 from saip.train.schedules import ema_momentum, linear_warmup, warmup_cosine
@@ -336,7 +335,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
     stop_at = min(total, args.max_steps) if args.max_steps else total
 
     run = RunDir(run_dir_path(cfg, args.resume), rank=d.rank, log_file="train.log")
-    with run, logging_redirect_tqdm():  # closed (lock released) on errors too
+    with run, logs_through_bars():  # closed (lock released) on errors too
         ctx = build_context(cfg, device, d)
         counters, window, step, last_good = Counters(), Window(), 0, None
         resume_from = load_resume(run, args.resume)

@@ -4,13 +4,14 @@ resolved config in TensorBoard."""
 from __future__ import annotations
 
 import io
+import logging
 from pathlib import Path
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from saip.cli import main
-from saip.train.progress import progress_bar
+from saip.train.progress import logs_through_bars, progress_bar
 
 
 def test_bar_off_a_terminal_draws_few_lines() -> None:
@@ -19,9 +20,27 @@ def test_bar_off_a_terminal_draws_few_lines() -> None:
         for step in range(500):
             bar.update(1)
             bar.set_postfix(loss=f"{1 / (step + 1):.3f}", refresh=False)
-    draws = stream.getvalue().count("\r")
-    assert 1 <= draws <= 3, stream.getvalue()  # start, (maybe one 30-s redraw), the final state
-    assert "500/500" in stream.getvalue()
+    text = stream.getvalue()
+    assert "\r" not in text and 1 <= len(text.splitlines()) <= 3, text  # start, (a 30-s redraw), end
+    assert "500/500" in text.splitlines()[-1]
+
+
+def test_log_rows_off_a_terminal_are_whole_lines_and_redraw_nothing() -> None:
+    stream = io.StringIO()
+    logger = logging.getLogger("saip.test_logs")
+    handler = logging.StreamHandler(stream)
+    logger.addHandler(handler)
+    try:
+        with logs_through_bars(), progress_bar(10, file=stream) as bar:
+            for step in range(10):
+                bar.update(1)
+                if step % 3 == 0:
+                    logger.warning("row %d", step)
+    finally:
+        logger.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("row")] == ["row 0", "row 3", "row 6", "row 9"]
+    assert len(lines) == 4 + 2, lines  # the bar when it opens and when it closes, nothing after a row
 
 
 @pytest.mark.slow
