@@ -22,6 +22,7 @@ from timm.layers import set_fused_attn
 from torch.utils.flop_counter import FlopCounterMode
 
 import saip
+import saip.data.views
 from saip.config import PretrainConfig, load_config
 from saip.train.loop import Dist, build_context
 from saip.train.step import StepContext, train_step
@@ -32,11 +33,22 @@ def synthetic_batch(cfg: PretrainConfig, batch: int) -> dict[str, torch.Tensor]:
     g, loc, s = cfg.views.global_size, cfg.views.local_size, cfg.scene.size
     cells = (s[0] // 16, s[1] // 16)
     gen = torch.Generator().manual_seed(0)
-    return {
-        "global": torch.randn(batch, 2, 3, *g, generator=gen),
-        "local": torch.randn(batch, cfg.views.num_local, 3, *loc, generator=gen),
-        "half": torch.randn(batch, 3, g[0] // 2, g[1] // 2, generator=gen),
-        "scene": torch.randn(batch, 3, *s, generator=gen),
+    if hasattr(saip.data.views, "normalize_views"):  # this tree's loader ships uint8, half made on the device
+
+        def image(*shape: int) -> torch.Tensor:
+            return torch.randint(0, 256, shape, generator=gen, dtype=torch.uint8)
+
+        extra = {}
+    else:  # a baseline commit's loader: normalised float32 and a "half" view
+
+        def image(*shape: int) -> torch.Tensor:
+            return torch.randn(*shape, generator=gen)
+
+        extra = {"half": image(batch, 3, g[0] // 2, g[1] // 2)}
+    return extra | {
+        "global": image(batch, 2, 3, *g),
+        "local": image(batch, cfg.views.num_local, 3, *loc),
+        "scene": image(batch, 3, *s),
         "inst_target": (torch.rand(batch, *cells, generator=gen) > 0.8).float(),
         "roi_target": (torch.rand(batch, *cells, generator=gen) > 0.8).float(),
         "index": torch.arange(batch),

@@ -62,9 +62,10 @@ class PretrainDataset(Dataset):
 class PretrainLoader:
     """Iterable over the batches of one epoch and rank from `start_batch` on; `len()` counts the whole epoch.
 
-    Each batch: "global" [B, 2, 3, Hg, Wg], "local" [B, L, 3, Hl, Wl] (last = roi crop), "half"
-    [B, 3, Hg / 2, Wg / 2], "scene" [B, 3, Hs, Ws], "inst_target" / "roi_target" [B, Hs / c, Ws / c]
-    in {0, 1}, "index" long [B], "num_skipped" long [] (unreadable images met by this batch).
+    Each batch: uint8 "global" [B, 2, 3, Hg, Wg], "local" [B, L, 3, Hl, Wl] (last = roi crop) and
+    "scene" [B, 3, Hs, Ws] (normalised on the device by the step); "inst_target" / "roi_target"
+    [B, Hs / c, Ws / c] in {0, 1}, "index" long [B], "num_skipped" long [] (unreadable images met
+    by this batch).
     """
 
     def __init__(self, loader: DataLoader, num_batches: int, start_batch: int) -> None:

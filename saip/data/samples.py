@@ -18,11 +18,11 @@ from saip.config import PretrainConfig
 from saip.data.images import NEUTRAL_RGB
 from saip.data.scene import PickImage, SceneBuilder
 from saip.data.sources import DataError, RandomAccessSource
-from saip.data.views import MultiCropViews
+from saip.data.views import MultiCropViews, half_view
 
 # Other images (backgrounds, distractors) tried before giving up on one (a neutral background then).
 OTHER_TRIES = 3
-SAMPLE_KEYS = ("global", "local", "half", "scene", "inst_target", "roi_target")
+SAMPLE_KEYS = ("global", "local", "scene", "inst_target", "roi_target")
 
 
 def sample_rng(seed: int, epoch: int, key: Sequence[int]) -> np.random.Generator:
@@ -43,7 +43,7 @@ def pick_from(source: RandomAccessSource) -> PickImage:
 
 
 class SampleMaker:
-    """PIL person image -> dict of views [V, 3, H, W], "half", "scene" and the two 0/1 targets."""
+    """PIL person image -> dict of uint8 views [V, 3, H, W], the uint8 "scene" and its two 0/1 targets."""
 
     def __init__(self, cfg: PretrainConfig, backgrounds: PickImage | None) -> None:
         self.views = MultiCropViews(cfg.views)
@@ -61,7 +61,9 @@ class SampleMaker:
             background = pick(rng)
             if background is None:
                 background = Image.new("RGB", self.scene_size[::-1], NEUTRAL_RGB)
-            scene = self.scene(background, views["half"], views["local"][-1], rng, people=others)
+            inst = half_view(views["global"][0]).div_(255)  # what the step makes on the device
+            roi = views["local"][-1].float().div_(255)
+            scene = self.scene(background, inst, roi, rng, people=others)
         return views | scene
 
 

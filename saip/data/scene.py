@@ -19,7 +19,7 @@ from PIL import Image
 from torch import Tensor
 
 from saip.config import SceneConfig
-from saip.data.views import CropView, to_normalized
+from saip.data.views import CropView, quantize, to_unit
 
 # Backgrounds are square-ish crops of whatever image they come from (person images are about 2:1).
 _BACKGROUND_SCALE = (0.3, 1.0)
@@ -31,7 +31,7 @@ PickImage = Callable[[np.random.Generator], Image.Image | None]
 
 @dataclass(frozen=True)
 class Paste:
-    """A normalised image [3, h, w] placed with its top-left corner at (top, left)."""
+    """An image [3, h, w] in 0..1 placed with its top-left corner at (top, left)."""
 
     image: Tensor
     top: int
@@ -48,7 +48,7 @@ def compose(background: Tensor, pastes: list[Paste], alpha: float) -> tuple[Tens
     """Paste in order (later on top) with `alpha` person / 1 - alpha below.
 
     Args:
-        background: [3, H, W], normalised (blending is affine, so it commutes with normalisation).
+        background: [3, H, W] in 0..1, like the pastes.
     Returns:
         The scene [3, H, W] and, per paste, the bool mask [H, W] of its pixels no later paste covers.
     """
@@ -103,9 +103,9 @@ class SceneBuilder:
         rng: np.random.Generator,
         people: PickImage | None = None,
     ) -> dict[str, Tensor]:
-        """Returns "scene" [3, Hs, Ws], "inst_target" and "roi_target" [Hs / cell, Ws / cell].
+        """Returns "scene" uint8 [3, Hs, Ws], "inst_target" and "roi_target" [Hs / cell, Ws / cell].
 
-        `people` picks the distractors of `rich` mode (unreadable ones, None, are left out).
+        `inst` and `roi` are float in 0..1; `people` picks the distractors of `rich` mode (unreadable ones, None, are left out).
         """
         pastes = self.place_side_by_side(inst, roi, rng)
         if self.cfg.mode == "rich" and people is not None:
@@ -115,7 +115,7 @@ class SceneBuilder:
         scene, visible = compose(self.background(background), [pastes[i] for i in order], self.cfg.alpha)
         where = {int(i): k for k, i in enumerate(order)}
         return {
-            "scene": scene,
+            "scene": quantize(scene),
             "inst_target": cell_targets(visible[where[0]], self.cfg.cell, self.cfg.cell_coverage),
             "roi_target": cell_targets(visible[where[1]], self.cfg.cell, self.cfg.cell_coverage),
         }
@@ -141,4 +141,4 @@ class SceneBuilder:
         if rng.random() < 0.5:
             person = person.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         top, left = int(rng.integers(0, hs - h + 1)), int(rng.integers(0, ws - w + 1))
-        return Paste(to_normalized(person), top, left)
+        return Paste(to_unit(person), top, left)

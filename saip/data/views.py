@@ -3,6 +3,11 @@
 Why here and not in the training step: crops, colour and blur are per-sample work on small
 images, cheap in DataLoader workers. The cross-scale *rescaling* of the last local crop and of the
 half-size view is one factor per view per batch, so the training step applies it to the batch.
+
+Views leave the workers as uint8 (a quarter of float32's bytes through shared memory and the host
+to device copy) and are normalised on the device (`normalize_views`); the half-size view is made
+there too, from global view 1 (`half_view`). Quantising after the colour operations moves a pixel
+by at most 0.5/255.
 """
 
 from __future__ import annotations
@@ -28,10 +33,31 @@ _BLUR = GaussianBlur((0.1, 2.0))
 _SOLARIZE_THRESHOLD = 0.5
 
 
-def to_normalized(img: Image.Image) -> Tensor:
-    """PIL RGB image -> float [3, H, W] with ImageNet mean/std: the input statistics every view shares."""
-    pixels = TF.pil_to_tensor(img).float().div_(255)
-    return TF.normalize(pixels, list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD), inplace=True)
+def to_unit(img: Image.Image) -> Tensor:
+    """PIL RGB image -> float [3, H, W] in 0..1, the range the colour operations work in."""
+    return TF.pil_to_tensor(img).float().div_(255)
+
+
+def quantize(pixels: Tensor) -> Tensor:
+    """Float in 0..1 -> uint8 (rounded): what a worker ships."""
+    return pixels.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def normalize_views(pixels: Tensor) -> Tensor:
+    """uint8 (or float in 0..255) [..., 3, H, W] -> float with ImageNet mean/std, on the tensor's device: the input
+    statistics every view shares."""
+    mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=pixels.device).view(3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_DEFAULT_STD, device=pixels.device).view(3, 1, 1) * 255
+    return (pixels.float() - mean) / std
+
+
+def half_view(view: Tensor) -> Tensor:
+    """[..., 3, H, W] (uint8 or float) -> float [..., 3, H // 2, W // 2], antialiased, in the
+    input's value range: global view 1 at half size, the CSS query's `inst` view."""
+    lead, (h, w) = view.shape[:-3], view.shape[-2:]
+    flat = view.reshape(-1, *view.shape[-3:]).float()
+    half = F.interpolate(flat, size=(h // 2, w // 2), mode="bilinear", antialias=True, align_corners=False)
+    return half.reshape(*lead, *half.shape[-3:])
 
 
 def _happens(p: float) -> bool:
@@ -56,6 +82,7 @@ class CropView:
     solarize_p: float = 0.0
 
     def __call__(self, img: Image.Image) -> Tensor:
+        """-> float [3, H, W] in 0..1."""
         top, left, h, w = RandomResizedCrop.get_params(img, list(self.scale), list(self.aspect))
         crop = img.resize(self.size[::-1], Image.Resampling.BILINEAR, box=(left, top, left + w, top + h))
         if _happens(0.5):
@@ -69,7 +96,7 @@ class CropView:
             pixels = _BLUR(pixels)
         if _happens(self.solarize_p):
             pixels = TF.solarize(pixels, _SOLARIZE_THRESHOLD)
-        return TF.normalize(pixels, list(IMAGENET_DEFAULT_MEAN), list(IMAGENET_DEFAULT_STD), inplace=True)
+        return pixels
 
 
 @functools.lru_cache(maxsize=64)
@@ -89,14 +116,14 @@ def swap_background(img: Image.Image, backdrop: Image.Image, band: float) -> Ima
 
 
 class MultiCropViews:
-    """PIL image -> 2 global views, `num_local` local crops and the half-size copy of global view 1.
+    """PIL image -> 2 global views and `num_local` local crops.
 
     Random draws use torch's global generator: the caller seeds it per sample (samples.py).
     With `background_swap` > 0, each view may first put the person on another image's background
     (`backdrop` picks that image; None if unreadable).
 
-    Returns a dict: "global" [2, 3, Hg, Wg], "local" [L, 3, Hl, Wl] (the last crop is the
-    cross-scale `roi` view), "half" [3, Hg // 2, Wg // 2]; all ImageNet-normalised float.
+    Returns a dict of uint8: "global" [2, 3, Hg, Wg], "local" [L, 3, Hl, Wl] (the last crop is
+    the cross-scale `roi` view).
     """
 
     def __init__(self, cfg: ViewsConfig) -> None:
@@ -104,7 +131,6 @@ class MultiCropViews:
             raise ValueError(
                 f"views.num_local must be >= 1 (the last crop is the roi view), got {cfg.num_local}"
             )
-        self.half_size = (cfg.global_size[0] // 2, cfg.global_size[1] // 2)
         jitter = ColorJitter(*cfg.color_jitter, channel_gain=cfg.channel_gain)
         colour = dict(jitter=jitter, jitter_p=cfg.jitter_p, gray_p=cfg.gray_p)
         blur1, blur2, blur_local = cfg.blur_p
@@ -126,12 +152,8 @@ class MultiCropViews:
             other = backdrop()
             return img if other is None else swap_background(img, other, self.band)
 
-        view1, view2 = self.global1(source()), self.global2(source())
-        half = F.interpolate(
-            view1[None], size=self.half_size, mode="bilinear", antialias=True, align_corners=False
-        )
+        views = [self.global1(source()), self.global2(source())]
         return {
-            "global": torch.stack([view1, view2]),
-            "local": torch.stack([self.local(source()) for _ in range(self.num_local)]),
-            "half": half[0],
+            "global": quantize(torch.stack(views)),
+            "local": quantize(torch.stack([self.local(source()) for _ in range(self.num_local)])),
         }

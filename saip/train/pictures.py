@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 
 def to_image(x: Tensor) -> np.ndarray:
-    """A normalised [3, H, W] tensor -> an [H, W, 3] array in 0..1."""
+    """A normalised float (or a loader's uint8) [3, H, W] tensor -> an [H, W, 3] array in 0..1."""
+    if x.dtype == torch.uint8:
+        return x.cpu().permute(1, 2, 0).numpy() / 255.0
     mean = torch.tensor(IMAGENET_DEFAULT_MEAN).view(3, 1, 1)
     std = torch.tensor(IMAGENET_DEFAULT_STD).view(3, 1, 1)
     return (x.detach().float().cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()

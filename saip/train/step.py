@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from saip.config import PretrainConfig
 from saip.data.masking import random_grid_mask, resize_grid_mask, visible_indices
+from saip.data.views import half_view, normalize_views
 from saip.models.backbone import QKV, split_qkv
 from saip.models.saip import SAIPStudent, StudentInputs, StudentOutputs
 from saip.models.teacher import ExpertEncoder
@@ -148,14 +149,16 @@ def teacher_forward(
 def make_inputs(
     ctx: StepContext, batch: dict[str, Tensor], gen: torch.Generator
 ) -> tuple[StudentInputs, Tensor | None, Tensor | None]:
-    """Move a loader batch to the device and build the student's views.
+    """Move a loader batch (uint8 views) to the device, normalise it there and build the student's
+    views, the half-size one from global view 1.
 
     Returns the inputs, the scene [B, 3, Hs, Ws] (None without CSS) and the CSR mask [B, Nc]
     (True = masked; None without CSR)."""
     cfg, patch = ctx.cfg, ctx.module.backbone.patch_size
     dev = ctx.device
-    glob = batch["global"].to(dev, non_blocking=True)  # [B, 2, 3, H, W]
-    local = batch["local"].to(dev, non_blocking=True)  # [B, L, 3, h, w]
+    raw_glob = batch["global"].to(dev, non_blocking=True)  # uint8 [B, 2, 3, H, W]
+    glob = normalize_views(raw_glob)
+    local = normalize_views(batch["local"].to(dev, non_blocking=True))  # [B, L, 3, h, w]
     b = glob.shape[0]
     factors = cfg.views.rescale_factors
     pick = torch.randint(len(factors), (2,), generator=gen).tolist()  # one factor per view per batch
@@ -163,7 +166,7 @@ def make_inputs(
         globals_=glob.transpose(0, 1).flatten(0, 1),
         locals_=local[:, :-1].transpose(0, 1).flatten(0, 1) if local.shape[1] > 1 else None,
         roi=rescale(local[:, -1], factors[pick[0]], patch),
-        half=rescale(batch["half"].to(dev, non_blocking=True), factors[pick[1]], patch),
+        half=rescale(normalize_views(half_view(raw_glob[:, 0])), factors[pick[1]], patch),
     )
     mask = None
     if cfg.csr.enabled:
@@ -176,7 +179,7 @@ def make_inputs(
         host_mask = resize_grid_mask(coarse, anchor, grid, visible, generator=gen)
         inputs.csr_visible = visible_indices(host_mask).to(dev)  # on the host: no sync
         mask = host_mask.to(dev)
-    scene = batch["scene"].to(dev, non_blocking=True) if cfg.css.enabled else None
+    scene = normalize_views(batch["scene"].to(dev, non_blocking=True)) if cfg.css.enabled else None
     if scene is not None:
         inputs.scene_grid = (scene.shape[-2] // patch, scene.shape[-1] // patch)
     return inputs, scene, mask

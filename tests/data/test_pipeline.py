@@ -36,7 +36,6 @@ def test_batch_layout(image_folder: Path) -> None:
     assert shapes == {
         "global": (3, 2, 3, 64, 32),
         "local": (3, 3, 3, 32, 16),
-        "half": (3, 3, 32, 16),
         "scene": (3, 3, 64, 64),
         "inst_target": (3, 4, 4),
         "roi_target": (3, 4, 4),
@@ -44,6 +43,9 @@ def test_batch_layout(image_folder: Path) -> None:
         "num_skipped": (),
     }
     assert batch["index"].dtype == batch["num_skipped"].dtype == torch.long and batch["num_skipped"] == 0
+    assert all(
+        batch[k].dtype == torch.uint8 for k in ("global", "local", "scene")
+    )  # normalised on the device
     for key in ("inst_target", "roi_target"):
         assert set(batch[key].unique().tolist()) == {0.0, 1.0}
         assert (batch[key].flatten(1).sum(1) > 0).all()

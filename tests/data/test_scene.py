@@ -7,12 +7,10 @@ import pytest
 import torch
 from conftest import small_config
 from PIL import Image
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from saip.data.scene import Paste, SceneBuilder, cell_targets, compose
 
 SIZE = (64, 64)  # a 4 x 4 grid of 16-px cells
-BLACK = (-torch.tensor(IMAGENET_DEFAULT_MEAN) / torch.tensor(IMAGENET_DEFAULT_STD)).view(3, 1, 1)
 
 
 def _mask(rows: slice, cols: slice) -> torch.Tensor:
@@ -85,7 +83,7 @@ def test_recipe_pastes_never_overlap_and_stay_inside() -> None:
 
 
 def _targets_of_placement(builder: SceneBuilder, seed: int) -> tuple[dict, torch.Tensor, torch.Tensor]:
-    inst, roi = torch.full((3, 32, 16), 5.0), torch.full((3, 32, 16), -5.0)
+    inst, roi = torch.full((3, 32, 16), 0.8), torch.full((3, 32, 16), 0.2)  # in 0..1, as from the views
     white = Image.new("RGB", (20, 40), (255, 255, 255))
     out = builder(
         Image.new("RGB", (40, 80)), inst, roi, np.random.default_rng(seed), people=lambda rng: white
@@ -99,9 +97,10 @@ def test_recipe_targets_line_up_with_pasted_pixels() -> None:
     for seed in range(5):
         torch.manual_seed(seed)
         out, inst_rect, roi_rect = _targets_of_placement(builder, seed)
-        # The background is black, uniform after normalisation: paste pixels are found by value.
-        inst_pixels = torch.isclose(out["scene"], 0.7 * 5 + 0.3 * BLACK).all(0)
-        roi_pixels = torch.isclose(out["scene"], -0.7 * 5 + 0.3 * BLACK).all(0)
+        # The background is black: paste pixels are found by their quantised value (alpha 0.7).
+        assert out["scene"].dtype == torch.uint8
+        inst_pixels = (out["scene"] == round(0.7 * 0.8 * 255)).all(0)
+        roi_pixels = (out["scene"] == round(0.7 * 0.2 * 255)).all(0)
         assert inst_pixels.sum() == roi_pixels.sum() == 32 * 16
         torch.testing.assert_close(out["inst_target"], cell_targets(inst_pixels, 16, 0.5))
         torch.testing.assert_close(out["roi_target"], cell_targets(roi_pixels, 16, 0.5))

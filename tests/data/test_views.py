@@ -1,4 +1,5 @@
-"""Multi-crop views: shapes from the config, ImageNet normalisation, the half-size copy of view 1."""
+"""Multi-crop views: shapes from the config, uint8 out of the worker, ImageNet normalisation on the
+device, the half-size copy of view 1."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ from conftest import person_image, small_config
 from PIL import Image
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-from saip.data.views import MultiCropViews, band_matte, swap_background, to_normalized
+from saip.data.views import (
+    MultiCropViews,
+    band_matte,
+    half_view,
+    normalize_views,
+    swap_background,
+)
 
 
 def test_shapes_follow_config() -> None:
@@ -19,13 +26,13 @@ def test_shapes_follow_config() -> None:
     views = MultiCropViews(cfg.views)(person_image(0, (80, 40)))
     assert views["global"].shape == (2, 3, 48, 16)
     assert views["local"].shape == (4, 3, 32, 16)
-    assert views["half"].shape == (3, 24, 8)
-    assert all(v.dtype == torch.float32 for v in views.values())
+    assert set(views) == {"global", "local"}
+    assert all(v.dtype == torch.uint8 for v in views.values())
 
 
 def test_normalize_matches_imagenet_stats() -> None:
-    out = to_normalized(Image.new("RGB", (2, 3), (0, 51, 255)))
-    assert out.shape == (3, 3, 2)
+    out = normalize_views(torch.tensor([0, 51, 255], dtype=torch.uint8).view(3, 1, 1).expand(3, 3, 2))
+    assert out.shape == (3, 3, 2) and out.dtype == torch.float32
     expected = [
         (v / 255 - m) / s
         for v, m, s in zip((0, 51, 255), IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, strict=True)
@@ -33,20 +40,39 @@ def test_normalize_matches_imagenet_stats() -> None:
     torch.testing.assert_close(out[:, 0, 0], torch.tensor(expected))
 
 
-def test_black_image_survives_every_augmentation_as_normalised_zero() -> None:
+def test_black_image_survives_every_augmentation_as_zero() -> None:
     # Jitter, grayscale, blur and solarisation (threshold 128) all keep black pixels black.
     torch.manual_seed(1)
     views = MultiCropViews(small_config().views)(Image.new("RGB", (40, 80)))
     black = (-torch.tensor(IMAGENET_DEFAULT_MEAN) / torch.tensor(IMAGENET_DEFAULT_STD)).view(3, 1, 1)
-    for key in ("global", "local", "half"):
-        torch.testing.assert_close(views[key], black.expand_as(views[key]))
+    for key in ("global", "local"):
+        assert not views[key].any()
+        torch.testing.assert_close(normalize_views(views[key]), black.expand(views[key].shape))
 
 
-def test_half_is_global_view_1_downscaled() -> None:
+def test_uint8_view_is_the_float_view_within_half_a_level() -> None:
+    """Quantising after the colour operations moves no pixel by more than 0.5/255."""
+    view = MultiCropViews(small_config().views).global1
+    for seed in range(3):
+        torch.manual_seed(seed)
+        exact = view(person_image(seed, (96, 48)))
+        torch.manual_seed(seed)
+        shipped = MultiCropViews(small_config().views)(person_image(seed, (96, 48)))["global"][0]
+        assert 0 <= exact.min() and exact.max() <= 1
+        assert (shipped.float() / 255 - exact).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_half_view_is_view_1_downscaled_within_one_level() -> None:
+    """The device's half view from uint8 global view 1 against the float view it replaced."""
+    view = MultiCropViews(small_config().views).global1
     torch.manual_seed(2)
-    views = MultiCropViews(small_config().views)(person_image(3, (96, 48)))
-    expected = F.interpolate(views["global"][:1], size=(32, 16), mode="bilinear", antialias=True)[0]
-    torch.testing.assert_close(views["half"], expected)
+    exact = view(person_image(3, (96, 48)))  # float 0..1, before quantising
+    expected = F.interpolate(exact[None], size=(32, 16), mode="bilinear", antialias=True)[0]
+    torch.manual_seed(2)
+    shipped = MultiCropViews(small_config().views)(person_image(3, (96, 48)))["global"][:1]
+    half = half_view(shipped)[0] / 255
+    assert half.shape == (3, 32, 16)
+    assert (half - expected).abs().max() <= 1 / 255
 
 
 def test_same_seed_same_views_different_seed_different() -> None:
