@@ -98,7 +98,9 @@ class Worker:
     def __init__(self, tree: Path, variant: str, args: argparse.Namespace, batch: int) -> None:
         config = Path(args.config)
         config = config if config.is_absolute() else tree / config  # each tree reads its own copy
-        env = {**os.environ, "PYTHONPATH": str(tree)}
+        # The tree first (its saip wins), then the caller's path (packages carried in, e.g. /tmp/site).
+        path = [str(tree), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
         if args.threads:
             env["OMP_NUM_THREADS"] = str(args.threads)
         cmd = [
