@@ -136,6 +136,8 @@ def pretrain_argv(
         str(steps),
         f"train.total_steps={steps}",
         "train.probe_data=''",
+        f"model.backbone={args.backbone}",  # the arm's backbone is the study's, not the config's
+        f"model.img_size=[{args.img_size[0]},{args.img_size[1]}]",
         *args.pretrain_overrides,
         *overrides,
     ]

@@ -38,7 +38,8 @@ def test_bootstrap_interval_brackets_the_mean() -> None:
 def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
     data = generate("reid", tmp_path / "reid", seed=0, limit=48)
     work = tmp_path / "study"
-    tiny = [o for o in tiny_overrides if not o.startswith(("train.epochs", "train.checkpoint_every"))]
+    skip = ("train.epochs", "train.checkpoint_every", "model.backbone")  # --backbone must set it
+    tiny = [o for o in tiny_overrides if not o.startswith(skip)]
     table = _study().main(
         [
             "--config",
@@ -90,6 +91,7 @@ def test_study_smoke_run(tmp_path: Path, tiny_overrides: list[str]) -> None:
         assert (work / "arms" / f"{name}_s0" / "backbone.safetensors").is_file()
     resolved = yaml.safe_load((work / "arms" / "csm_s0" / "config.yaml").read_text())
     assert [resolved[k]["enabled"] for k in ("csm", "csr", "css")] == [True, False, False]
+    assert resolved["model"]["backbone"] == "vit_micro" and resolved["model"]["img_size"] == [64, 32]
     for name in ("random", "saip"):
         for key in ("frozen_cls", "frozen_mid", "finetune"):
             row = table[name][key]
