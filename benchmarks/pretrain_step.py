@@ -6,15 +6,19 @@ on a shared machine hits both variants of a pair alike; the ratio is the median 
 ratios. Baselines:
 - `git:REV`: that commit of this repository, checked out in a temporary `git worktree`;
 - `research`: this tree's modules run the way the research code runs them (unfused
-  softmax(q k^T) attention, the CSS mask head once per search, AdamW's per-tensor loop).
+  softmax(q k^T) attention, the CSS mask head once per search, AdamW's per-tensor loop);
+- `eager`: this tree eager (`train.compile=false`) against itself compiled (`train.compile=true`);
+  both first run every timed step once untimed, so that the rounds time no compiling.
 
 One JSON line per (variant pair, batch): batch, baseline, img_per_s and baseline_img_per_s (batch
 over the median step), ratio_median, peak_mem_gib (CUDA: `max_memory_allocated` after warm-up;
 null on CPU), device, mfu (FLOPs of one step by `torch.utils.flop_counter`, forward and backward,
-over the median step time and the matmul peak measured here first) and the baseline's.
+over the median step time and the matmul peak measured here first), first_step_s (the first
+warm-up step: with compile, mostly compiling) and the baseline's.
 
     python benchmarks/pretrain_step.py --device cpu --batch-sizes 2 4 --rounds 5
     python benchmarks/pretrain_step.py --device cuda --batch-sizes 64 256  # bf16 (the recipe's)
+    python benchmarks/pretrain_step.py --device cuda --batch-sizes 64 --baseline eager  # compile's gain
 
 Recipe shapes (configs/vit_tiny_lup1m.yaml): 2 x 256x128 global views, 6 x 128x64 local views +
 2 cross-scale views, a 224x224 scene, K = 65536 prototypes, CSR decoder 512x8, CSS decoder 512.
@@ -41,6 +45,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).resolve().parent / "step_worker.py"
 DEFAULT_BASELINES = ["git:077613f", "research"]
+# Overrides of (ours, the baseline) per baseline; the others compare the trees' defaults.
+PAIR_OVERRIDES = {"eager": (["train.compile=true"], ["train.compile=false"])}
 
 
 def machine_name(device: torch.device, threads: int) -> str:
@@ -74,9 +80,9 @@ def matmul_peak(device: torch.device, seconds: float = 3.0) -> float:
 
 @contextlib.contextmanager
 def baseline_tree(spec: str) -> Iterator[tuple[Path, str]]:
-    """(tree, variant) for a baseline: `git:REV` in a temporary worktree, `research` here."""
-    if spec == "research":
-        yield ROOT, "research"
+    """(tree, variant) for a baseline: `git:REV` in a temporary worktree, `research` and `eager` here."""
+    if spec in ("research", "eager"):
+        yield ROOT, "saip" if spec == "eager" else "research"
         return
     rev = spec.removeprefix("git:")
     with tempfile.TemporaryDirectory(prefix="saip_baseline_") as tmp:
@@ -95,7 +101,15 @@ def baseline_tree(spec: str) -> Iterator[tuple[Path, str]]:
 class Worker:
     """One variant's step process; `step()` blocks until its step is done."""
 
-    def __init__(self, tree: Path, variant: str, args: argparse.Namespace, batch: int) -> None:
+    def __init__(
+        self,
+        tree: Path,
+        variant: str,
+        args: argparse.Namespace,
+        batch: int,
+        overrides: list[str],
+        warmup: int,
+    ) -> None:
         config = Path(args.config)
         config = config if config.is_absolute() else tree / config  # each tree reads its own copy
         # The tree first (its saip wins), then the caller's path (packages carried in, e.g. /tmp/site).
@@ -113,7 +127,8 @@ class Worker:
             "--device",
             args.device,
         ]
-        cmd += ["--threads", str(args.threads), "--config", str(config), *args.overrides]
+        cmd += ["--threads", str(args.threads), "--warmup-steps", str(warmup), "--config", str(config)]
+        cmd += [*args.overrides, *overrides]
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=tree
         )
@@ -166,7 +181,10 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[4])
     parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant, alternated")
     parser.add_argument(
-        "--baseline", nargs="+", default=None, help=f"git:REV and/or research (default {DEFAULT_BASELINES})"
+        "--baseline",
+        nargs="+",
+        default=None,
+        help=f"git:REV, research and/or eager (default {DEFAULT_BASELINES})",
     )
     parser.add_argument(
         "--threads", type=int, default=None, help="CPU threads per process (default: 1 on CPU)"
@@ -191,8 +209,10 @@ def main() -> None:
     for spec in baselines:
         with baseline_tree(spec) as (tree, variant):
             for batch in args.batch_sizes:
-                ours = Worker(ROOT, "saip", args, batch)
-                base = Worker(tree, variant, args, batch)
+                ours_over, base_over = PAIR_OVERRIDES.get(spec, ([], []))
+                warmup = args.rounds if spec in PAIR_OVERRIDES else 0
+                ours = Worker(ROOT, "saip", args, batch, ours_over, warmup)
+                base = Worker(tree, variant, args, batch, base_over, warmup)
                 try:  # both start up at once: building and warm-up are not timed
                     ours.wait_ready()
                     base.wait_ready()
@@ -237,6 +257,8 @@ def _row(
         "device": machine,
         "mfu": ours.info["flops"] / median(ours.times) / peak,
         "baseline_mfu": base.info["flops"] / median(base.times) / peak,
+        "first_step_s": ours.info["first_step_s"],
+        "baseline_first_step_s": base.info["first_step_s"],
         "gflop_per_img": ours.info["flops"] / batch / 1e9,
         "baseline_gflop_per_img": base.info["flops"] / batch / 1e9,
         "rounds": len(ratios),

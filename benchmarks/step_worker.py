@@ -2,8 +2,9 @@
 
 It imports `saip` from wherever `PYTHONPATH` points (this tree or a baseline commit's worktree),
 so it uses only the API every version has: `load_config`, `build_context`, `train_step`. Protocol:
-on start it builds the variant, runs a warm-up step and one step under `FlopCounterMode`, then
-prints `@@{"ready": ...}`; each `step` line on stdin runs one timed step and prints
+on start it builds the variant, runs a warm-up step (and `--warmup-steps N` more: timed steps
+1..N, so that a compiled variant has compiled their shapes) and one step under `FlopCounterMode`,
+then prints `@@{"ready": ...}`; each `step` line on stdin runs one timed step and prints
 `@@{"seconds": ...}`; `quit` (or end of input) stops it. Other output goes to stderr.
 
     PYTHONPATH=. python benchmarks/step_worker.py --variant saip --batch 4 --device cpu
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--warmup-steps", type=int, default=0, help="untimed runs of timed steps 1..N")
     parser.add_argument("--config", required=True)
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
@@ -97,13 +99,24 @@ def main() -> None:
     cfg = load_config(PretrainConfig, args.config, [*args.overrides, f"train.device={device.type}"])
     ctx = build(cfg, device, args.variant == "research")
     data = synthetic_batch(cfg, args.batch)
+    start = time.perf_counter()
     train_step(ctx, [data], 0, momentum=0.996, seed=0)  # warm-up: allocations, kernels, caches
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    first_step_s = time.perf_counter() - start
+    for step in range(1, args.warmup_steps + 1):
+        train_step(ctx, [data], step, momentum=0.996, seed=0)
     with FlopCounterMode(display=False) as flops:  # forward + backward (+ the teacher's forward)
         train_step(ctx, [data], 0, momentum=0.996, seed=0)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    reply(ready=True, saip=str(Path(saip.__file__).parent), flops=flops.get_total_flops())
+    reply(
+        ready=True,
+        saip=str(Path(saip.__file__).parent),
+        flops=flops.get_total_flops(),
+        first_step_s=first_step_s,
+    )
     step = 0
     for line in sys.stdin:
         if line.strip() != "step":

@@ -194,6 +194,9 @@ class TrainConfig:
     # Autocast on CUDA: bf16 (no loss scaling needed), fp16 (with a grad scaler) or fp32.
     # CPU always runs fp32.
     precision: str = "bf16"
+    # Regional torch.compile of the blocks and decoders (saip/train/compile.py): auto (on for CUDA,
+    # off for CPU), true or false. The first steps compile; `compile_s` in summary.json.
+    compile: str = "auto"
     log_every: int = 10
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3

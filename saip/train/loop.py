@@ -32,6 +32,7 @@ from saip.models.teacher import ExpertEncoder
 from saip.objectives.csm import CSMCenter
 from saip.objectives.csr import CSRLoss
 from saip.train import checkpoint as ckpt_io
+from saip.train.compile import compile_enabled, compile_regions, compiled_graphs
 from saip.train.faults import fault_point
 from saip.train.health import health_warnings
 from saip.train.optim import build_optimizer, scaled_lr
@@ -96,6 +97,9 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if cfg.csm.teacher_norm not in ("center", "sinkhorn"):
         raise ConfigError(f"csm.teacher_norm must be center or sinkhorn, got {cfg.csm.teacher_norm!r}")
+    cfg.train.compile = cfg.train.compile.lower()  # YAML's true reaches a str field as True
+    if cfg.train.compile not in ("auto", "true", "false"):
+        raise ConfigError(f"train.compile must be auto, true or false, got {cfg.train.compile!r}")
     if cfg.train.export not in ("teacher", "student"):
         raise ConfigError(f"train.export must be teacher or student, got {cfg.train.export!r}")
     return cfg
@@ -203,6 +207,8 @@ def build_context(cfg: PretrainConfig, device: torch.device, d: Dist) -> StepCon
     torch.manual_seed(cfg.train.seed)  # identical initialisation on every rank
     student = SAIPStudent(cfg).to(device)
     teacher = ExpertEncoder(student).to(device)
+    if compile_enabled(cfg.train.compile, device):
+        compile_regions(student, teacher)
     center = CSMCenter(cfg.csm.out_dim, cfg.csm.center_momentum).to(device)
     effective = cfg.train.batch_size * d.world * cfg.train.accum_steps
     optimizer = build_optimizer(
@@ -370,6 +376,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
             )
 
         pictured = fixed_batch(cfg) if d.main else {}
+        compiling, compile_s = compile_enabled(cfg.train.compile, device), None
         bar = progress_bar(stop_at, initial=step, disable=not d.main)
         while step < stop_at:
             epoch, start = step // spe, step % spe * accum
@@ -402,6 +409,9 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                 fault_point("after_update")
                 step += 1
                 seconds = time.perf_counter() - tic
+                if compiling and compile_s is None:  # this process's first step compiles its shapes
+                    compile_s = seconds
+                    log.info("first step (compiling): %.1f s, %d graphs", seconds, compiled_graphs())
                 _count(counters, res, seconds, d, step, cfg.train.max_nonfinite, last_good)
                 window.add(res, seconds, d.world)
                 bar.update(1)
@@ -441,7 +451,7 @@ def _train(cfg: PretrainConfig, args: argparse.Namespace, d: Dist, device: torch
                     break
         bar.close()
         if d.main:
-            _finish(run, ctx, cfg, step, counters, probe_set, warmup)
+            _finish(run, ctx, cfg, step, counters, probe_set, warmup, compile_s)
         return run.path
 
 
@@ -513,7 +523,11 @@ def _finish(
     counters: Counters,
     probe_set: str,
     warmup: int,
+    compile_s: float | None,
 ) -> None:
+    """Exports, summary and report. `compile_s`: the wall time of this process's first step when
+    compiling (None: eager); later steps compile the shapes first drawn there, which
+    `compiled_graphs` counts."""
     backbone = exported_backbone(ctx)
     export_backbone(backbone, run.path, source=cfg.train.export)
     records = run.read_log()
@@ -526,6 +540,11 @@ def _finish(
         "images_skipped": counters.images_skipped,
         "steps_skipped_nonfinite": counters.steps_skipped_nonfinite,
         "wall_time_s": round(counters.wall_time_s, 3),
+        **(
+            {}
+            if compile_s is None
+            else {"compile_s": round(compile_s, 3), "compiled_graphs": compiled_graphs()}
+        ),
         **probe_summary(records, probe_set),
         "health_warnings": warnings,
     }

@@ -1,4 +1,4 @@
-"""Step limits and intervals are config errors (exit 2, one line naming the key) before any work."""
+"""Step limits, intervals and choices are config errors (exit 2, one line naming the key) before any work."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from saip.config import PretrainConfig, load_config
         (["--max-steps", "-1"], "--max-steps"),
         (["train.epochs=0"], "train.epochs"),
         (["train.total_steps=-1"], "train.total_steps"),
+        (["train.compile=fast"], "train.compile"),
     ],
 )
 def test_bad_limits_exit_2_before_any_work(
