@@ -308,6 +308,8 @@ def train_step(
     last: MicroBatch | None = None
     logit_means: list[Tensor] = []
     ctx.optimizer.zero_grad(set_to_none=True)
+    bn_buffers = batchnorm_buffers(ctx.module)
+    bn_before = [b.clone() for b in bn_buffers]
     for micro, batch in enumerate(micro_batches):
         skipped += int(batch["num_skipped"])
         images += int(batch["global"].shape[0])
@@ -340,17 +342,21 @@ def train_step(
         last = mb
     if _distributed():  # ranks EMA, checkpoint and evaluate the same statistics (docs/backbones.md)
         distribute_bn(ctx.module, dist.get_world_size(), reduce=True)
-    stepped = _all_finite(finite)
+    stepped, updated = _all_finite(finite), False
     grad_norm = torch.full((), float("nan"), device=ctx.device)
     if stepped:
         ctx.scaler.unscale_(ctx.optimizer)
         params = [p for p in ctx.module.parameters() if p.grad is not None]
         max_norm = cfg.optim.clip_grad if cfg.optim.clip_grad > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        if _optimizer_step(ctx):
+        updated = _optimizer_step(ctx)
+        if updated:
             if logit_means:
                 ctx.center.update(torch.stack(logit_means))
             ctx.teacher.update(ctx.module, momentum)
+    if not updated:  # the forwards' BatchNorm statistics go with the skipped step
+        for buffer, old in zip(bn_buffers, bn_before, strict=True):
+            buffer.copy_(old)
     ctx.optimizer.zero_grad(set_to_none=True)
     return StepResult(
         terms=sums,
@@ -362,6 +368,17 @@ def train_step(
         monitors=_monitors(ctx, last) if last else {},
         last=last,
     )
+
+
+def batchnorm_buffers(module: nn.Module) -> list[Tensor]:
+    """Running statistics that train-mode forwards update (TinyViT's BatchNorm; none in ViT and
+    ConvNeXt): a skipped step puts them back, so it changes nothing."""
+    return [
+        b
+        for m in module.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        for b in m.buffers(recurse=False)
+    ]
 
 
 def step_state(ctx: StepContext) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from saip.train import step as step_module
 from saip.train.checkpoint import load_checkpoint
 from saip.train.loop import Counters, Dist, Window, build_context, restore, save_checkpoint
 from saip.train.rundir import RunDir
-from saip.train.step import rescale, round_to_patch, step_generator, train_step
+from saip.train.step import batchnorm_buffers, rescale, round_to_patch, step_generator, train_step
 
 
 @pytest.mark.parametrize(
@@ -84,9 +84,11 @@ def test_ema_updates_once_per_optimizer_step_with_accumulation(tiny_overrides: l
     assert all(p.grad is None for p in ctx.teacher.parameters())
 
 
-def test_step_skipped_by_the_grad_scaler_changes_nothing(tiny_overrides: list[str]) -> None:
-    """fp16: inf gradients make the scaler skip the optimizer step; the centre and EMA skip it too."""
-    cfg = load_config(PretrainConfig, None, tiny_overrides)
+@pytest.mark.parametrize("backbone", ["vit_micro", "tiny_vit_5m"])
+def test_step_skipped_by_the_grad_scaler_changes_nothing(tiny_overrides: list[str], backbone: str) -> None:
+    """fp16: inf gradients make the scaler skip the optimizer step; the centre and EMA skip it too,
+    and TinyViT's BatchNorm running statistics (in the student's state dict) are put back."""
+    cfg = load_config(PretrainConfig, None, [*tiny_overrides, f"model.backbone={backbone}"])
     ctx = build_context(cfg, torch.device("cpu"), Dist())
     ctx.scaler = torch.amp.GradScaler("cpu", init_scale=3e38)  # the scaled loss overflows
     before = {k: v.clone() for k, v in {**ctx.teacher.state_dict(), **ctx.center.state_dict()}.items()}
@@ -96,6 +98,16 @@ def test_step_skipped_by_the_grad_scaler_changes_nothing(tiny_overrides: list[st
     after = {**ctx.teacher.state_dict(), **ctx.center.state_dict()}
     assert all(torch.equal(v, after[k]) for k, v in before.items())
     assert all(torch.equal(v, ctx.module.state_dict()[k]) for k, v in student.items())
+    assert (backbone == "tiny_vit_5m") == any(k.endswith("running_mean") for k in student)
+
+
+def test_a_finite_step_keeps_its_batchnorm_statistics(tiny_overrides: list[str]) -> None:
+    cfg = load_config(PretrainConfig, None, [*tiny_overrides, "model.backbone=tiny_vit_5m"])
+    ctx = build_context(cfg, torch.device("cpu"), Dist())
+    buffers = batchnorm_buffers(ctx.module)
+    before = [b.clone() for b in buffers]
+    assert train_step(ctx, list(build_pretrain_loader(cfg))[:1], 0, momentum=0.5, seed=0).finite
+    assert buffers and all(not torch.equal(b, old) for b, old in zip(buffers, before, strict=True))
 
 
 @pytest.mark.filterwarnings("ignore:.*meta parameter:UserWarning")
