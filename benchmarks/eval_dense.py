@@ -1,10 +1,15 @@
-"""Training and inference images/s of the dense evaluation models (pose, parsing) on CPU and CUDA.
+"""Training and inference images/s of the dense and instance evaluation models (pose, parsing,
+detection) on CPU and CUDA.
 
-Run: `python benchmarks/eval_dense.py [--backbone vit_tiny] [--devices cpu cuda] [--seconds 10]
-[--pose-size 256 192] [--parsing-size 480 480] [--batch-size N] [--threads N]`
+Run: `python benchmarks/eval_dense.py [--tasks pose parsing detection] [--backbone vit_tiny]
+[--devices cpu cuda] [--seconds 10] [--pose-size 256 192] [--parsing-size 480 480]
+[--detection-size 800 1344] [--pyramid-dim 256] [--batch-size N] [--threads N]`
 A training step is what `saip eval` runs per batch: forward, the task's loss, backward, AdamW
-(bf16 autocast on CUDA). Inference is the evaluation forward with the flip test (two passes per
-image), as `evaluate` runs it. Synthetic tensors, so the data pipeline is not measured.
+(bf16 autocast on CUDA). Inference is the evaluation forward: with the flip test (two passes per
+image) for pose and parsing, as `evaluate` runs it; detection's is the Faster R-CNN forward with
+its post-processing (NMS). Synthetic tensors, so the data pipeline is not measured; detection's
+images have 8 random person boxes each and are resized by the detector to the size's short side
+(`detector.min_size`, `max_size`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from saip.tasks.dense.heads import DenseModel, HeatmapHead, PartHead, final_stri
 from saip.tasks.dense.keypoints import COCO_BODY
 from saip.tasks.dense.lip import LIP_CLASSES, LIP_PAIRS
 from saip.tasks.engine import autocast
+from saip.tasks.instance.detector import DetectorConfig, build_detector
 from saip.tasks.parsing import part_loss
 from saip.tasks.pose import heatmap_loss
 
@@ -64,9 +70,11 @@ def timed(step: Callable[[], None], device: torch.device, seconds: float) -> flo
     return (time.perf_counter() - start) / calls
 
 
-def measure(
-    task: str, backbone: str, size: tuple[int, int], batch: int, device: torch.device, seconds: float
-) -> dict[str, Any]:
+Steps = tuple[Callable[[], None], Callable[[], None]]  # (train step, inference step)
+
+
+def dense_steps(task: str, backbone: str, size: tuple[int, int], batch: int, device: torch.device) -> Steps:
+    """Pose's or parsing's `DenseModel`: its loss for training, the flip test for inference."""
     model, loss, flip_index = build(task, backbone, size)
     model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -85,6 +93,58 @@ def measure(
         with torch.no_grad(), autocast(device):
             flip_test(model, data["image"], flip_index)
 
+    return train_step, infer_step
+
+
+def detection_steps(
+    backbone: str, size: tuple[int, int], batch: int, device: torch.device, pyramid_dim: int = 256
+) -> Steps:
+    """`saip eval detection`'s Faster R-CNN at `size` (short side, long side cap)."""
+    cfg = DetectorConfig(pyramid_dim=pyramid_dim, min_size=size[0], max_size=size[1])
+    model = build_detector(create_backbone(backbone, size, drop_path=0.1), cfg, amp=device.type == "cuda")
+    model.to(device)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    h, w = size
+    images = [torch.rand(3, h, w, generator=gen).to(device) for _ in range(batch)]
+    corner = torch.rand(batch, 8, 2, generator=gen) * torch.tensor([w * 0.8, h * 0.5])
+    extent = torch.rand(batch, 8, 2, generator=gen) * torch.tensor([w * 0.15, h * 0.4]) + 8
+    boxes = torch.cat([corner, corner + extent], -1)
+    targets = [
+        {"boxes": b.to(device), "labels": torch.ones(8, dtype=torch.long, device=device)} for b in boxes
+    ]
+
+    def train_step() -> None:
+        model.train()
+        total = sum(model(images, targets).values())
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+
+    def infer_step() -> None:
+        model.eval()
+        with torch.no_grad():
+            model(images)
+
+    return train_step, infer_step
+
+
+TASKS = ("pose", "parsing", "detection")
+
+
+def measure(
+    task: str,
+    backbone: str,
+    size: tuple[int, int],
+    batch: int,
+    device: torch.device,
+    seconds: float,
+    pyramid_dim: int = 256,
+) -> dict[str, Any]:
+    if task == "detection":
+        train_step, infer_step = detection_steps(backbone, size, batch, device, pyramid_dim)
+    else:
+        train_step, infer_step = dense_steps(task, backbone, size, batch, device)
     train_s, infer_s = timed(train_step, device, seconds), timed(infer_step, device, seconds)
     return {
         "task": task,
@@ -100,12 +160,19 @@ def measure(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", choices=TASKS, default=list(TASKS))
     parser.add_argument("--backbone", default="vit_tiny")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], help="cuda is skipped when absent")
     parser.add_argument("--seconds", type=float, default=10.0, help="timing window per measurement")
     parser.add_argument("--pose-size", type=int, nargs=2, default=[256, 192], metavar=("H", "W"))
     parser.add_argument("--parsing-size", type=int, nargs=2, default=[480, 480], metavar=("H", "W"))
-    parser.add_argument("--batch-size", type=int, help="default: 8 on CPU, 64 (pose) / 16 (parsing) on CUDA")
+    parser.add_argument(
+        "--detection-size", type=int, nargs=2, default=[800, 1344], metavar=("H", "W"), help="min / max side"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, help="default: 8 on CPU; 64 (pose), 16 (parsing), 8 (detection) on CUDA"
+    )
+    parser.add_argument("--pyramid-dim", type=int, default=256, help="detection's pyramid channels")
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's); 1 on a loaded machine")
     args = parser.parse_args()
     if args.threads:
@@ -114,11 +181,16 @@ def main() -> None:
         if name == "cuda" and not torch.cuda.is_available():
             continue
         device = torch.device(name)
-        for task, size, cuda_batch in (("pose", args.pose_size, 64), ("parsing", args.parsing_size, 16)):
+        for task, size, cuda_batch in (
+            ("pose", args.pose_size, 64),
+            ("parsing", args.parsing_size, 16),
+            ("detection", args.detection_size, 8),
+        ):
+            if task not in args.tasks:
+                continue
             batch = args.batch_size or (cuda_batch if device.type == "cuda" else 8)
-            print(
-                json.dumps(measure(task, args.backbone, tuple(size), batch, device, args.seconds)), flush=True
-            )
+            row = measure(task, args.backbone, tuple(size), batch, device, args.seconds, args.pyramid_dim)
+            print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":
