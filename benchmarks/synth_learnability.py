@@ -150,7 +150,7 @@ SPECS: dict[str, TaskSpec] = {
         ("--config", str(CONFIGS / "detection_cpu.yaml"), "detection.pictures=0", "optim.lr=1e-3"),
         lower_better=("MR-2",),
     ),
-    # Multiparsing and fashion: the detection recipe carried over, not yet measured (docs/synth.md).
+    # Multiparsing and fashion: the detection recipe carried over; one-seed pilots only (docs/synth.md).
     "multiparsing": TaskSpec(
         "mhp",
         4.0,

@@ -43,11 +43,18 @@ def quantize(pixels: Tensor) -> Tensor:
     return pixels.mul(255).round_().clamp_(0, 255).to(torch.uint8)
 
 
+@functools.lru_cache(maxsize=8)
+def _imagenet_stats(device: torch.device) -> tuple[Tensor, Tensor]:
+    """ImageNet mean and std in 0..255 units, made once per device (a new device tensor would be a
+    host-to-device copy on every call of the training step)."""
+    mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=device).view(3, 1, 1) * 255
+    return mean, torch.tensor(IMAGENET_DEFAULT_STD, device=device).view(3, 1, 1) * 255
+
+
 def normalize_views(pixels: Tensor) -> Tensor:
-    """uint8 (or float in 0..255) [..., 3, H, W] -> float with ImageNet mean/std, on the tensor's device: the input
-    statistics every view shares."""
-    mean = torch.tensor(IMAGENET_DEFAULT_MEAN, device=pixels.device).view(3, 1, 1) * 255
-    std = torch.tensor(IMAGENET_DEFAULT_STD, device=pixels.device).view(3, 1, 1) * 255
+    """uint8 (or float in 0..255) [..., 3, H, W] -> float with ImageNet mean/std, on the tensor's
+    device: the input statistics every view shares."""
+    mean, std = _imagenet_stats(pixels.device)
     return (pixels.float() - mean) / std
 
 
