@@ -1,0 +1,42 @@
+"""benchmarks/synth_learnability.py: `--reuse` reads a finished run only when its words match."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script():
+    """benchmarks/synth_learnability.py as a module (benchmarks/ is not a package)."""
+    if "synth_learnability" not in sys.modules:
+        path = ROOT / "benchmarks" / "synth_learnability.py"
+        spec = importlib.util.spec_from_file_location("synth_learnability", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["synth_learnability"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["synth_learnability"]
+
+
+def test_reuse_reads_only_a_run_with_the_same_words(tmp_path: Path, monkeypatch) -> None:
+    script = _script()
+    calls: list[list[str]] = []
+
+    def fake_saip(argv: list[str]) -> int:  # a run: its metrics are the number of runs so far
+        calls.append(argv)
+        out = Path(argv[argv.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({"mAP": float(len(calls))}))
+        return 0
+
+    monkeypatch.setattr(script, "saip_main", fake_saip)
+    argv = ["eval", "reid", "--out", str(tmp_path / "run"), "--seed", "0"]
+    assert script.run_eval(argv, reuse=True) == {"mAP": 1.0}
+    assert script.run_eval(argv, reuse=True) == {"mAP": 1.0} and len(calls) == 1  # read, not rerun
+    assert script.run_eval(argv) == {"mAP": 2.0}  # without --reuse every run runs
+    other = [*argv[:-1], "1"]  # same folder, other words: rerun
+    assert script.run_eval(other, reuse=True) == {"mAP": 3.0}
+    assert json.loads((tmp_path / "run" / "argv.json").read_text()) == other
