@@ -1,15 +1,18 @@
 """Training and inference images/s of the dense and instance evaluation models (pose, parsing,
-detection) on CPU and CUDA.
+detection, multiparsing, fashion) on CPU and CUDA.
 
-Run: `python benchmarks/eval_dense.py [--tasks pose parsing detection] [--backbone vit_tiny]
-[--devices cpu cuda] [--seconds 10] [--pose-size 256 192] [--parsing-size 480 480]
-[--detection-size 800 1344] [--pyramid-dim 256] [--batch-size N] [--threads N]`
+Run: `python benchmarks/eval_dense.py [--tasks pose parsing detection multiparsing fashion]
+[--backbone vit_tiny] [--devices cpu cuda] [--seconds 10] [--pose-size 256 192]
+[--parsing-size 480 480] [--detection-size 800 1344] [--multiparsing-size 512 853]
+[--fashion-size 800 1333] [--pyramid-dim 256] [--batch-size N] [--threads N]`
 A training step is what `saip eval` runs per batch: forward, the task's loss, backward, AdamW
 (bf16 autocast on CUDA). Inference is the evaluation forward: with the flip test (two passes per
-image) for pose and parsing, as `evaluate` runs it; detection's is the Faster R-CNN forward with
-its post-processing (NMS). Synthetic tensors, so the data pipeline is not measured; detection's
-images have 8 random person boxes each and are resized by the detector to the size's short side
-(`detector.min_size`, `max_size`).
+image) for pose and parsing, as `evaluate` runs it; for the instance tasks the detector's forward
+with its post-processing (NMS): detection's Faster R-CNN, multiparsing's Mask R-CNN with the part
+map (CIHP's 20 classes), fashion's Mask R-CNN with the attribute head (Fashionpedia's 46
+categories and 294 attributes). Synthetic tensors, so the data pipeline is not measured; the
+instance tasks' images have 8 random person (or garment) boxes each, with box-shaped masks, and
+are resized by the detector to the size's short side (`detector.min_size`, `max_size`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ from saip.tasks.dense.heads import DenseModel, HeatmapHead, PartHead, final_stri
 from saip.tasks.dense.keypoints import COCO_BODY
 from saip.tasks.dense.lip import LIP_CLASSES, LIP_PAIRS
 from saip.tasks.engine import autocast
+from saip.tasks.instance.attribute_detector import AttributeDetector
+from saip.tasks.instance.cihp import CIHP_CLASSES
 from saip.tasks.instance.detector import DetectorConfig, build_detector
+from saip.tasks.instance.multiparser import MultiParser
+from saip.tasks.multiparsing import MultiParsingSection
 from saip.tasks.parsing import part_loss
 from saip.tasks.pose import heatmap_loss
 
@@ -96,23 +103,74 @@ def dense_steps(task: str, backbone: str, size: tuple[int, int], batch: int, dev
     return train_step, infer_step
 
 
-def detection_steps(
-    backbone: str, size: tuple[int, int], batch: int, device: torch.device, pyramid_dim: int = 256
-) -> Steps:
-    """`saip eval detection`'s Faster R-CNN at `size` (short side, long side cap)."""
-    cfg = DetectorConfig(pyramid_dim=pyramid_dim, min_size=size[0], max_size=size[1])
-    model = build_detector(create_backbone(backbone, size, drop_path=0.1), cfg, amp=device.type == "cuda")
-    model.to(device)
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+FASHIONPEDIA = (46, 294)  # categories, attributes of the real set (the evaluator reads its file)
+
+
+def instance_model(
+    task: str,
+    backbone: str,
+    size: tuple[int, int],
+    device: torch.device,
+    pyramid_dim: int,
+    mask_head_dim: int,
+) -> torch.nn.Module:
+    """The detector `saip eval TASK` builds at `size` (short side, long side cap), the other heads
+    at their defaults."""
+    cfg = DetectorConfig(
+        pyramid_dim=pyramid_dim, min_size=size[0], max_size=size[1], mask_head_dim=mask_head_dim
+    )
+    net = create_backbone(backbone, size, drop_path=0.1)
+    amp = device.type == "cuda"
+    if task == "detection":
+        return build_detector(net, cfg, amp=amp)
+    if task == "multiparsing":
+        head = PartHead(net.embed_dim, net.mid_dim, len(CIHP_CLASSES), MultiParsingSection.head_width)
+        return MultiParser(build_detector(net, cfg, amp=amp, kind="mask_rcnn"), head)
+    categories, attributes = FASHIONPEDIA
+    detector = build_detector(net, cfg, amp=amp, kind="mask_rcnn", num_classes=categories + 1)
+    return AttributeDetector(detector, attributes)
+
+
+def instance_targets(
+    task: str, size: tuple[int, int], batch: int, device: torch.device
+) -> list[dict[str, Tensor]]:
+    """8 random boxes per image with the fields the task's training reads."""
     gen = torch.Generator().manual_seed(0)
     h, w = size
-    images = [torch.rand(3, h, w, generator=gen).to(device) for _ in range(batch)]
     corner = torch.rand(batch, 8, 2, generator=gen) * torch.tensor([w * 0.8, h * 0.5])
     extent = torch.rand(batch, 8, 2, generator=gen) * torch.tensor([w * 0.15, h * 0.4]) + 8
-    boxes = torch.cat([corner, corner + extent], -1)
-    targets = [
-        {"boxes": b.to(device), "labels": torch.ones(8, dtype=torch.long, device=device)} for b in boxes
-    ]
+    targets = []
+    for b in torch.cat([corner, corner + extent], -1):
+        t = {"boxes": b, "labels": torch.ones(8, dtype=torch.long)}
+        if task != "detection":
+            masks = torch.zeros(8, h, w, dtype=torch.uint8)
+            for k, (x0, y0, x1, y1) in enumerate(b.round().long().tolist()):
+                masks[k, y0:y1, x0:x1] = 1
+            t["masks"] = masks
+        if task == "multiparsing":
+            t["parts"] = torch.randint(0, len(CIHP_CLASSES), (h, w), generator=gen)
+        if task == "fashion":
+            t["labels"] = torch.randint(1, FASHIONPEDIA[0] + 1, (8,), generator=gen)
+            t["attributes"] = (torch.rand(8, FASHIONPEDIA[1], generator=gen) < 0.02).float()
+        targets.append({k: v.to(device) for k, v in t.items()})
+    return targets
+
+
+def instance_steps(
+    task: str,
+    backbone: str,
+    size: tuple[int, int],
+    batch: int,
+    device: torch.device,
+    pyramid_dim: int = 256,
+    mask_head_dim: int = 256,
+) -> Steps:
+    """The task's detector: the sum of its loss terms for training, its forward for inference."""
+    model = instance_model(task, backbone, size, device, pyramid_dim, mask_head_dim).to(device)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    gen = torch.Generator().manual_seed(0)
+    images = [torch.rand(3, *size, generator=gen).to(device) for _ in range(batch)]
+    targets = instance_targets(task, size, batch, device)
 
     def train_step() -> None:
         model.train()
@@ -129,7 +187,8 @@ def detection_steps(
     return train_step, infer_step
 
 
-TASKS = ("pose", "parsing", "detection")
+TASKS = ("pose", "parsing", "detection", "multiparsing", "fashion")
+MASK_TASKS = ("multiparsing", "fashion")  # Mask R-CNN: measured at each --mask-head-dims
 
 
 def measure(
@@ -140,9 +199,12 @@ def measure(
     device: torch.device,
     seconds: float,
     pyramid_dim: int = 256,
+    mask_head_dim: int = 256,
 ) -> dict[str, Any]:
-    if task == "detection":
-        train_step, infer_step = detection_steps(backbone, size, batch, device, pyramid_dim)
+    if task in ("detection", "multiparsing", "fashion"):
+        train_step, infer_step = instance_steps(
+            task, backbone, size, batch, device, pyramid_dim, mask_head_dim
+        )
     else:
         train_step, infer_step = dense_steps(task, backbone, size, batch, device)
     train_s, infer_s = timed(train_step, device, seconds), timed(infer_step, device, seconds)
@@ -153,6 +215,7 @@ def measure(
         "device": str(device),
         "batch": batch,
         "threads": torch.get_num_threads() if device.type == "cpu" else None,
+        **({"mask_head_dim": mask_head_dim} if task in MASK_TASKS else {}),
         "train_images_per_s": round(batch / train_s, 2),
         "infer_images_per_s": round(batch / infer_s, 2),
     }
@@ -169,10 +232,21 @@ def main() -> None:
     parser.add_argument(
         "--detection-size", type=int, nargs=2, default=[800, 1344], metavar=("H", "W"), help="min / max side"
     )
+    parser.add_argument("--multiparsing-size", type=int, nargs=2, default=[512, 853], metavar=("H", "W"))
+    parser.add_argument("--fashion-size", type=int, nargs=2, default=[800, 1333], metavar=("H", "W"))
     parser.add_argument(
-        "--batch-size", type=int, help="default: 8 on CPU; 64 (pose), 16 (parsing), 8 (detection) on CUDA"
+        "--batch-size",
+        type=int,
+        help="default: 8 on CPU; 64 (pose), 16 (parsing), 8 (instance tasks) on CUDA",
     )
-    parser.add_argument("--pyramid-dim", type=int, default=256, help="detection's pyramid channels")
+    parser.add_argument("--pyramid-dim", type=int, default=256, help="the instance tasks' pyramid channels")
+    parser.add_argument(
+        "--mask-head-dims",
+        type=int,
+        nargs="+",
+        default=[256],
+        help="Mask R-CNN mask-head widths, each measured (the first is the baseline of the ratios)",
+    )
     parser.add_argument("--threads", type=int, help="CPU threads (default: torch's); 1 on a loaded machine")
     args = parser.parse_args()
     if args.threads:
@@ -185,12 +259,21 @@ def main() -> None:
             ("pose", args.pose_size, 64),
             ("parsing", args.parsing_size, 16),
             ("detection", args.detection_size, 8),
+            ("multiparsing", args.multiparsing_size, 8),
+            ("fashion", args.fashion_size, 8),
         ):
             if task not in args.tasks:
                 continue
             batch = args.batch_size or (cuda_batch if device.type == "cuda" else 8)
-            row = measure(task, args.backbone, tuple(size), batch, device, args.seconds, args.pyramid_dim)
-            print(json.dumps(row), flush=True)
+            rows = [
+                measure(task, args.backbone, tuple(size), batch, device, args.seconds, args.pyramid_dim, dim)
+                for dim in (args.mask_head_dims if task in MASK_TASKS else [256])
+            ]
+            for row in rows:
+                if len(rows) > 1:
+                    for key in ("train_images_per_s", "infer_images_per_s"):
+                        row[key.replace("images_per_s", "ratio")] = round(row[key] / rows[0][key], 2)
+                print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

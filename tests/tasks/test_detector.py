@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
@@ -98,3 +100,21 @@ def test_taps_of_the_pyramid_pass_are_the_dense_models_maps(name: str) -> None:
     assert list(maps) == ["0", "1", "2", "3", "pool"]
     torch.testing.assert_close(final, dense_final)
     torch.testing.assert_close(mid, dense_mid)
+
+
+def test_mask_head_width_is_configurable_and_torchvisions_by_default() -> None:
+    """The default builds torchvision's own Mask R-CNN heads (same names and shapes, so saved runs
+    load); `mask_head_dim` narrows the four convolutions and the predictor that reads them."""
+    from torchvision.models.detection import MaskRCNN
+
+    backbone = create_backbone("vit_micro", (64, 64))
+    ours = build_detector(backbone, SMALL, kind="mask_rcnn", num_classes=3)
+    reference = MaskRCNN(ours.backbone, num_classes=3)
+    shapes = {k: v.shape for k, v in ours.roi_heads.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in reference.roi_heads.state_dict().items()}
+    narrow = build_detector(backbone, replace(SMALL, mask_head_dim=8), kind="mask_rcnn", num_classes=3)
+    heads = narrow.roi_heads
+    assert [m.out_channels for m in heads.mask_head.modules() if isinstance(m, torch.nn.Conv2d)] == [8] * 4
+    assert heads.mask_head[0][0].in_channels == 16  # the pyramid's width
+    assert heads.mask_predictor.mask_fcn_logits.out_channels == 3
+    assert heads.box_predictor.cls_score.out_features == 3

@@ -28,7 +28,9 @@ from timm.layers import LayerNorm2d
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN, MaskRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredictor
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
@@ -54,6 +56,9 @@ class DetectorConfig:
     # Detections scoring below this are dropped before NMS (JI sweeps thresholds 0.0..0.9 above it).
     score_thresh: float = 0.05
     nms_thresh: float = 0.5
+    # Width of Mask R-CNN's four mask-head convolutions (torchvision's 256); they run on every
+    # positive ROI at 14x14, most of a small Mask R-CNN's training step on a CPU.
+    mask_head_dim: int = 256
 
 
 def _norm_conv(in_dim: int, out_dim: int) -> nn.Sequential:
@@ -232,9 +237,16 @@ def build_detector(
         sizes=tuple((int(s),) for s in cfg.anchor_sizes),
         aspect_ratios=(tuple(float(r) for r in cfg.aspect_ratios),) * levels,
     )
+    heads: dict[str, Any] = {"num_classes": num_classes}
+    if kind == "mask_rcnn":  # torchvision takes a mask predictor only with the box one, not num_classes
+        width = cfg.mask_head_dim
+        heads = {
+            "box_predictor": FastRCNNPredictor(1024, num_classes),  # TwoMLPHead's 1024-d output
+            "mask_head": MaskRCNNHeads(cfg.pyramid_dim, [width] * 4, 1),
+            "mask_predictor": MaskRCNNPredictor(width, width, num_classes),
+        }
     return DETECTORS[kind](
         BackbonePyramid(backbone, cfg.pyramid_dim, frozen=frozen, amp=amp),
-        num_classes=num_classes,
         min_size=cfg.min_size,
         max_size=cfg.max_size,
         image_mean=list(IMAGENET_DEFAULT_MEAN),
@@ -244,4 +256,5 @@ def build_detector(
         box_score_thresh=cfg.score_thresh,
         box_nms_thresh=cfg.nms_thresh,
         size_divisible=32,
+        **heads,
     )
