@@ -13,7 +13,7 @@ from saip.config import load_config
 from saip.models.backbone import create_backbone
 from saip.tasks.dense.heads import PartHead
 from saip.tasks.instance.detector import DetectorConfig, build_detector
-from saip.tasks.instance.multiparser import MultiParser
+from saip.tasks.instance.multiparser import MultiParser, _nearest, _to_size
 from saip.tasks.multiparsing import MultiParsingConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "eval"
@@ -105,3 +105,14 @@ def test_configs_fit_the_schema(config: Path) -> None:
     cfg = load_config(MultiParsingConfig, config, ["data=x"])
     assert cfg.format == "cihp" and cfg.protocol in ("finetune", "frozen")
     assert len(cfg.multiparsing.detector.anchor_sizes) == 5
+
+
+def test_part_loss_is_taken_at_the_resized_extent() -> None:
+    """Training compares logits at the detector's resolution with the part map resized by nearest
+    neighbour (ids never blend, 255 stays ignored); evaluation goes to the original size."""
+    parts = torch.tensor([[0, 0, 5, 5], [0, 0, 5, 5], [255, 255, 9, 9], [255, 255, 9, 9]])
+    assert _nearest(parts, (2, 2)).tolist() == [[[0, 5], [255, 9]]]
+    assert _nearest(parts, (4, 4)).tolist() == [parts.tolist()]
+    logits = torch.randn(3, 4, 6)  # stride 4 of a 16 x 24 padded batch
+    assert _to_size(logits, (13, 21)).shape == (1, 3, 13, 21)  # cut to the resized extent
+    assert _to_size(logits, (13, 21), (26, 42)).shape == (1, 3, 26, 42)  # back to the original
