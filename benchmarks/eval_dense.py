@@ -187,8 +187,9 @@ def instance_steps(
     return train_step, infer_step
 
 
-TASKS = ("pose", "parsing", "detection", "multiparsing", "fashion")
 MASK_TASKS = ("multiparsing", "fashion")  # Mask R-CNN: measured at each --mask-head-dims
+INSTANCE_TASKS = ("detection", *MASK_TASKS)
+TASKS = ("pose", "parsing", *INSTANCE_TASKS)
 
 
 def measure(
@@ -201,7 +202,7 @@ def measure(
     pyramid_dim: int = 256,
     mask_head_dim: int = 256,
 ) -> dict[str, Any]:
-    if task in ("detection", "multiparsing", "fashion"):
+    if task in INSTANCE_TASKS:
         train_step, infer_step = instance_steps(
             task, backbone, size, batch, device, pyramid_dim, mask_head_dim
         )
