@@ -135,6 +135,14 @@ class CSMConfig:
     # sharpen) or `sinkhorn` (DINOv2's Sinkhorn-Knopp equipartition over the batch; the centre is
     # then unused). Sinkhorn suits small batches and short runs (docs/objectives.md).
     teacher_norm: str = "center"
+    # What the student matches: `prototypes` (the recipe: cross-entropy to the teacher's targets
+    # over K prototypes) or `contrastive` (InfoNCE: each student view must pick its own image's
+    # teacher global-view embedding among the batch's, MoCo-style; no prototypes, no centre, so
+    # out_dim, teacher_norm and the teacher temperatures are unused). Why: with few images and a
+    # young network, prototype targets cluster by the easiest cue (the camera), while in-batch
+    # negatives from the same camera make that cue useless (docs/objectives.md).
+    criterion: str = "prototypes"
+    contrastive_temp: float = 0.2
 
 
 @dataclass

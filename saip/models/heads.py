@@ -54,10 +54,18 @@ class CSMHead(nn.Module):
         hidden_dim: MLP width (recipe 2048).
         bottleneck_dim: width of the normalised embedding (recipe 256).
         nlayers: linear layers in the MLP (>= 1; recipe 3).
+        prototypes: False builds no prototype layer, and `forward` returns the normalised
+            embedding [B, bottleneck_dim] itself (`csm.criterion: contrastive`).
     """
 
     def __init__(
-        self, in_dim: int, out_dim: int, hidden_dim: int = 2048, bottleneck_dim: int = 256, nlayers: int = 3
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden_dim: int = 2048,
+        bottleneck_dim: int = 256,
+        nlayers: int = 3,
+        prototypes: bool = True,
     ) -> None:
         super().__init__()
         if nlayers < 1:
@@ -70,13 +78,16 @@ class CSMHead(nn.Module):
                 layers.append(nn.GELU())
         self.mlp = nn.Sequential(*layers)
         self.mlp.apply(init_weights_vit_timm)  # trunc-normal 0.02, zero bias, as DINO's head
+        self._norms: tuple[int, int, Tensor] | None = None  # (data_ptr, version, [K] row norms)
+        self.last_layer: nn.Module | None = None
+        if not prototypes:
+            return
         self.last_layer = weight_norm(nn.Linear(bottleneck_dim, out_dim, bias=False))
         # Gain g (original0, [K, 1]) fixed to 1: logits are cosines to unit-norm prototypes.
         gain = self.last_layer.parametrizations.weight.original0
         with torch.no_grad():
             gain.fill_(1.0)
         gain.requires_grad_(False)
-        self._norms: tuple[int, int, Tensor] | None = None  # (data_ptr, version, [K] row norms)
 
     def prototype_norms(self) -> Tensor:
         """Row norms |V| [K] of the prototype directions. A frozen V (the EMA teacher's) keeps its
@@ -92,8 +103,11 @@ class CSMHead(nn.Module):
         return self._norms[2]
 
     def forward(self, x: Tensor) -> Tensor:
-        """Class tokens [B, D] -> prototype logits [B, K] (cosines to the unit prototypes)."""
+        """Class tokens [B, D] -> prototype logits [B, K] (cosines to the unit prototypes), or
+        the unit embedding [B, bottleneck_dim] when the head has no prototypes."""
         z = F.normalize(self.mlp(x), dim=-1)
+        if self.last_layer is None:
+            return z
         v = self.last_layer.parametrizations.weight.original1  # [K, d] directions, gain 1
         if v.requires_grad and torch.is_grad_enabled():
             return _RowNormLinear.apply(z, v)

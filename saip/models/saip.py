@@ -37,7 +37,8 @@ class StudentInputs:
 
 @dataclass
 class StudentOutputs:
-    logits: list[Tensor] = field(default_factory=list)  # CSM logits per view [B, K], globals first
+    # CSM head outputs per view, globals first: logits [B, K] (unit embeddings [B, d] when contrastive)
+    logits: list[Tensor] = field(default_factory=list)
     qkv: list[QKV] = field(default_factory=list)  # last-block q, k, v per global view
     cls_features: Tensor | None = None  # [2B, D] final class tokens of the global views (KoLeo, monitor)
     csr_pred: Tensor | None = None  # [B, Nc, p*p*3]
@@ -82,7 +83,13 @@ class SAIPStudent(nn.Module):
         )
         dim, mid_dim, patch = self.backbone.embed_dim, self.backbone.mid_dim, self.backbone.patch_size
         self.csm_head = (
-            CSMHead(dim, cfg.csm.out_dim, cfg.csm.hidden_dim, cfg.csm.bottleneck_dim)
+            CSMHead(
+                dim,
+                cfg.csm.out_dim,
+                cfg.csm.hidden_dim,
+                cfg.csm.bottleneck_dim,
+                prototypes=cfg.csm.criterion == "prototypes",
+            )
             if cfg.csm.enabled
             else None
         )

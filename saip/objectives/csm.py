@@ -1,7 +1,8 @@
 """CSM, Cross-scale Matching: teacher targets, multi-view cross-entropy and attention-relation KL.
 
 Written from docs/method.md (SAIP, arXiv 2503.08201, Sec. "Cross-scale Matching"), in the DINO
-tradition (Caron et al., 2021). Teacher targets (`CSMCenter`, `teacher_probs`) stay apart from the
+tradition (Caron et al., 2021); `CSMContrastiveLoss` is the small-compute alternative (MoCo-style
+InfoNCE over the same cross-scale pairs). Teacher targets (`CSMCenter`, `teacher_probs`) stay apart from the
 student losses (`CSMLoss`, `AttentionDistillLoss`), so temperatures are per-step arguments and the
 centre update is guarded: it all-reduces only inside an initialised process group.
 All math is float32, whatever dtype (bf16 under autocast) the logits arrive in.
@@ -191,6 +192,50 @@ class CSMLoss(nn.Module):
         vt, vs = ce.shape
         same = torch.eye(vt, vs, dtype=torch.bool, device=ce.device)
         return ce.masked_fill(same, 0.0).sum() / (vt * vs - min(vt, vs))  # no boolean indexing: no sync
+
+
+class CSMContrastiveLoss(nn.Module):
+    """InfoNCE between every teacher view and every *other* student view, averaged over pairs.
+
+    Pairs are those of `CSMLoss` (teacher global views first among the student views; (t, t)
+    skipped). For a pair (t, s), sample b's student embedding must pick its own teacher
+    embedding among the B of view t: cross-entropy over softmax(s_b . t_j / temp), j = 1..B. The
+    other B - 1 samples of this rank are the negatives (no queue, no gathering across ranks, so
+    that a step's result does not depend on the world size's negatives but on its batch).
+
+    Example:
+        >>> loss = CSMContrastiveLoss()(student_embeddings, teacher_embeddings, temp=0.2)
+    """
+
+    def forward(self, student: list[Tensor], teacher: list[Tensor], temp: float) -> Tensor:
+        """Args:
+            student: Vs unit embeddings [B, d], the Vt global views first.
+            teacher: Vt unit embeddings [B, d] (treated as constants).
+            temp: softmax temperature (MoCo v3: 0.2).
+
+        Returns:
+            Scalar loss (float32).
+        """
+        if temp <= 0:
+            raise ValueError(f"contrastive temperature must be > 0, got {temp}")
+        if not teacher or len(student) < 2 or len(teacher) > len(student):
+            raise ValueError(
+                f"need 1..Vs teacher views and Vs >= 2 student views, got {len(teacher)} and {len(student)}"
+            )
+        shape = student[0].shape
+        if shape[0] < 2 or any(v.shape != shape or v.dim() != 2 for v in [*student, *teacher]):
+            raise ValueError(
+                f"all embeddings must be [B >= 2, d] = {tuple(shape)}, got "
+                f"{[tuple(v.shape) for v in [*student, *teacher]]}"
+            )
+        s = torch.stack(student).float()  # [Vs, B, d]
+        t = torch.stack(teacher).float().detach()  # [Vt, B, d]
+        logits = torch.einsum("sbd,tjd->tsbj", s, t) / temp  # [Vt, Vs, B, B]
+        vt, vs, b = logits.shape[0], logits.shape[1], shape[0]
+        target = torch.arange(b, device=logits.device).repeat(vt * vs)
+        ce = F.cross_entropy(logits.reshape(-1, b), target, reduction="none").view(vt, vs, b).mean(-1)
+        same = torch.eye(vt, vs, dtype=torch.bool, device=ce.device)
+        return ce.masked_fill(same, 0.0).sum() / (vt * vs - min(vt, vs))
 
 
 def relation_maps(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:

@@ -97,6 +97,10 @@ def resolve_config(args: argparse.Namespace) -> PretrainConfig:
             raise ConfigError(f"train.{key} must be >= 1, got {getattr(cfg.train, key)}")
     if cfg.csm.teacher_norm not in ("center", "sinkhorn"):
         raise ConfigError(f"csm.teacher_norm must be center or sinkhorn, got {cfg.csm.teacher_norm!r}")
+    if cfg.csm.criterion not in ("prototypes", "contrastive"):
+        raise ConfigError(f"csm.criterion must be prototypes or contrastive, got {cfg.csm.criterion!r}")
+    if cfg.csm.contrastive_temp <= 0:
+        raise ConfigError(f"csm.contrastive_temp must be > 0, got {cfg.csm.contrastive_temp}")
     cfg.train.compile = cfg.train.compile.lower()  # YAML's true reaches a str field as True
     if cfg.train.compile not in ("auto", "true", "false"):
         raise ConfigError(f"train.compile must be auto, true or false, got {cfg.train.compile!r}")
@@ -531,7 +535,8 @@ def _finish(
     backbone = exported_backbone(ctx)
     export_backbone(backbone, run.path, source=cfg.train.export)
     records = run.read_log()
-    warnings = health_warnings(records, cfg.csm.out_dim, warmup) if cfg.csm.enabled else []
+    prototypes = cfg.csm.out_dim if cfg.csm.enabled and cfg.csm.criterion == "prototypes" else None
+    warnings = health_warnings(records, prototypes, warmup) if prototypes else []
     for warning in warnings:
         log.warning("%s", warning)
     summary = {
@@ -552,7 +557,7 @@ def _finish(
     export_timm_folder(backbone, run.path / "export", source=cfg.train.export, card=card)
     fault_point("before_summary")
     run.write_json("summary.json", summary)
-    write_report(run, prototypes=cfg.csm.out_dim if cfg.csm.enabled else None)
+    write_report(run, prototypes=prototypes)
     run.add_picture(run.path / "loss_curves.png", step=step)
     log.info(
         "done: %d steps, %d images (%d unreadable skipped, %d non-finite steps skipped); report: %s",

@@ -39,6 +39,7 @@ from saip.models.teacher import ExpertEncoder
 from saip.objectives.csm import (
     AttentionDistillLoss,
     CSMCenter,
+    CSMContrastiveLoss,
     CSMLoss,
     koleo_loss,
     sinkhorn_knopp,
@@ -54,6 +55,7 @@ LOSS_KEYS = ("loss_csm", "loss_attn", "loss_koleo", "loss_csr", "loss_css_inst",
 class TeacherOutputs:
     probs: list[Tensor] = field(default_factory=list)  # per global view [B, K]
     logits: Tensor | None = None  # [2B, K]
+    embeddings: list[Tensor] = field(default_factory=list)  # per global view [B, d] (contrastive)
     qkv: list[QKV] = field(default_factory=list)  # per global view
     scene_tokens: Tensor | None = None  # [B, Ns, Dm]
 
@@ -80,6 +82,7 @@ class StepContext:
     device: torch.device
     amp_dtype: torch.dtype | None  # None: full fp32
     csm_loss: CSMLoss = field(default_factory=CSMLoss)
+    csm_contrastive_loss: CSMContrastiveLoss = field(default_factory=CSMContrastiveLoss)
     attn_loss: AttentionDistillLoss = field(default_factory=AttentionDistillLoss)
     csr_loss: CSRLoss = field(default_factory=CSRLoss)
     css_loss: CSSLoss = field(default_factory=CSSLoss)
@@ -132,13 +135,17 @@ def teacher_forward(
     out = TeacherOutputs()
     if cfg.csm.enabled:
         taps = teacher.backbone.forward_taps(inputs.globals_, mid=False, qkv=cfg.csm.attn_weight > 0)
-        out.logits = teacher.csm_head(taps.cls)
-        probs = (
-            sinkhorn_knopp(out.logits, step_temp, across_ranks=across_ranks)
-            if cfg.csm.teacher_norm == "sinkhorn"
-            else teacher_probs(out.logits, ctx.center.center, step_temp)
-        )
-        out.probs = list(probs.split(b))
+        head_out = teacher.csm_head(taps.cls)
+        if cfg.csm.criterion == "contrastive":
+            out.embeddings = list(head_out.split(b))
+        else:
+            out.logits = head_out
+            probs = (
+                sinkhorn_knopp(out.logits, step_temp, across_ranks=across_ranks)
+                if cfg.csm.teacher_norm == "sinkhorn"
+                else teacher_probs(out.logits, ctx.center.center, step_temp)
+            )
+            out.probs = list(probs.split(b))
         if taps.qkv is not None:
             out.qkv = split_qkv(taps.qkv, b)
     if cfg.css.enabled and scene is not None:
@@ -190,7 +197,11 @@ def compute_losses(ctx: StepContext, mb: MicroBatch) -> dict[str, Tensor]:
     cfg, out, t = ctx.cfg, mb.outputs, mb.teacher
     terms: dict[str, Tensor] = {}
     if cfg.csm.enabled:
-        terms["loss_csm"] = ctx.csm_loss(out.logits, t.probs, cfg.csm.student_temp)
+        terms["loss_csm"] = (
+            ctx.csm_contrastive_loss(out.logits, t.embeddings, cfg.csm.contrastive_temp)
+            if t.embeddings
+            else ctx.csm_loss(out.logits, t.probs, cfg.csm.student_temp)
+        )
         if out.qkv:
             terms["loss_attn"] = ctx.attn_loss(t.qkv, out.qkv)
         if cfg.csm.koleo_weight > 0:

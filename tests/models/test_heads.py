@@ -102,3 +102,11 @@ def test_bf16_autocast_keeps_the_layers_dtypes() -> None:
     fast.float().sum().backward()
     v = head.last_layer.parametrizations.weight.original1
     assert v.grad is not None and v.grad.dtype == torch.float32
+
+
+def test_a_head_without_prototypes_returns_unit_embeddings_and_has_no_prototype_layer() -> None:
+    head = CSMHead(16, 1024, hidden_dim=32, bottleneck_dim=8, prototypes=False)
+    z = head(torch.randn(5, 16))
+    assert z.shape == (5, 8) and head.last_layer is None
+    torch.testing.assert_close(z.norm(dim=-1), torch.ones(5))
+    assert sum(p.numel() for p in head.parameters()) == 16 * 32 + 32 + 32 * 32 + 32 + 32 * 8 + 8

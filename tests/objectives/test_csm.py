@@ -6,6 +6,7 @@ import torch
 from saip.objectives.csm import (
     AttentionDistillLoss,
     CSMCenter,
+    CSMContrastiveLoss,
     CSMLoss,
     relation_kl,
     relation_maps,
@@ -227,3 +228,52 @@ def test_sinkhorn_of_one_rank_alone_makes_no_collective(monkeypatch: pytest.Monk
     torch.testing.assert_close(sinkhorn_knopp(logits, 0.1, across_ranks=False), alone)
     with pytest.raises(pytest.fail.Exception):
         sinkhorn_knopp(logits, 0.1)
+
+
+def test_contrastive_loss_hand_computed() -> None:
+    # One teacher view, two student views (the first is the same view: skipped), B = 2, d = 2.
+    # Student view 1 equals the teacher's embeddings: logits diag 1 / T, off-diagonal 0.
+    t = torch.eye(2)
+    same = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # would be wrong, but the pair is skipped
+    loss = CSMContrastiveLoss()([same, t.clone()], [t], temp=0.5)
+    assert loss.item() == pytest.approx(math.log(1 + math.exp(-2.0)), rel=1e-6)
+
+
+def test_contrastive_loss_matches_loop_reference_and_prefers_the_own_image() -> None:
+    g = torch.Generator().manual_seed(0)
+    unit = lambda *s: torch.nn.functional.normalize(torch.randn(*s, generator=g), dim=-1)  # noqa: E731
+    images = unit(4, 8)  # every view of sample b lies near images[b]
+    teacher = [images + 0.1 * unit(4, 8) for _ in range(2)]
+    student = [images + 0.1 * unit(4, 8) for _ in range(3)]
+    total, pairs = 0.0, 0
+    for ti, t in enumerate(teacher):
+        for si, s in enumerate(student):
+            if si != ti:
+                total += torch.nn.functional.cross_entropy(s @ t.t() / 0.2, torch.arange(4)).item()
+                pairs += 1
+    loss = CSMContrastiveLoss()(student, teacher, temp=0.2)
+    assert loss.item() == pytest.approx(total / pairs, rel=1e-5)
+    shuffled = [s[[1, 2, 3, 0]] for s in student]  # every student view now names the wrong image
+    assert CSMContrastiveLoss()(shuffled, teacher, temp=0.2) > loss
+
+
+def test_contrastive_loss_gradient_reaches_student_only() -> None:
+    student = [torch.randn(3, 4, requires_grad=True) for _ in range(3)]
+    teacher = [torch.randn(3, 4, requires_grad=True) for _ in range(2)]
+    CSMContrastiveLoss()(student, teacher, temp=0.2).backward()
+    assert all(s.grad is not None and s.grad.abs().sum() > 0 for s in student)
+    assert all(t.grad is None for t in teacher)
+
+
+@pytest.mark.parametrize(
+    ("student", "teacher", "temp", "match"),
+    [
+        ([torch.zeros(2, 4)] * 2, [torch.zeros(2, 4)], 0.0, "temperature"),
+        ([torch.zeros(2, 4)], [torch.zeros(2, 4)], 0.2, "student views"),
+        ([torch.zeros(1, 4)] * 2, [torch.zeros(1, 4)], 0.2, "B >= 2"),
+        ([torch.zeros(2, 4)] * 2, [torch.zeros(2, 3)], 0.2, "embeddings"),
+    ],
+)
+def test_contrastive_loss_bad_input(student: list, teacher: list, temp: float, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        CSMContrastiveLoss()(student, teacher, temp=temp)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,23 @@ def test_a_finite_step_keeps_its_batchnorm_statistics(tiny_overrides: list[str])
     before = [b.clone() for b in buffers]
     assert train_step(ctx, list(build_pretrain_loader(cfg))[:1], 0, momentum=0.5, seed=0).finite
     assert buffers and all(not torch.equal(b, old) for b, old in zip(buffers, before, strict=True))
+
+
+def test_contrastive_criterion_steps_without_prototypes_or_centre(tiny_overrides: list[str]) -> None:
+    """`csm.criterion=contrastive`: the head has no prototype layer, the loss starts near
+    ln(batch) (InfoNCE over the batch at a young network's near-equal similarities), the centre
+    stays untouched and no prototype monitor is reported."""
+    cfg = load_config(
+        PretrainConfig, None, [*tiny_overrides, "csm.criterion=contrastive", "css.enabled=false"]
+    )
+    ctx = build_context(cfg, torch.device("cpu"), Dist())
+    assert ctx.module.csm_head.last_layer is None and ctx.teacher.csm_head.last_layer is None
+    batch = next(iter(build_pretrain_loader(cfg)))
+    res = train_step(ctx, [batch], 0, momentum=0.9, seed=0)
+    b = batch["global"].shape[0]
+    assert res.finite and float(res.terms["loss_csm"]) == pytest.approx(math.log(b), rel=0.3)
+    assert torch.count_nonzero(ctx.center.center) == 0
+    assert "teacher_entropy" not in res.monitors and "student_feature_std" in res.monitors
 
 
 @pytest.mark.filterwarnings("ignore:.*meta parameter:UserWarning")

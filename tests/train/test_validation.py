@@ -23,6 +23,8 @@ from saip.config import PretrainConfig, load_config
         (["train.epochs=0"], "train.epochs"),
         (["train.total_steps=-1"], "train.total_steps"),
         (["train.compile=fast"], "train.compile"),
+        (["csm.criterion=moco"], "csm.criterion"),
+        (["csm.contrastive_temp=0"], "csm.contrastive_temp"),
     ],
 )
 def test_bad_limits_exit_2_before_any_work(
