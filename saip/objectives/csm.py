@@ -200,8 +200,9 @@ class CSMContrastiveLoss(nn.Module):
     Pairs are those of `CSMLoss` (teacher global views first among the student views; (t, t)
     skipped). For a pair (t, s), sample b's student embedding must pick its own teacher
     embedding among the B of view t: cross-entropy over softmax(s_b . t_j / temp), j = 1..B. The
-    other B - 1 samples of this rank are the negatives (no queue, no gathering across ranks, so
-    that a step's result does not depend on the world size's negatives but on its batch).
+    other B - 1 samples of this rank are the negatives: no queue and no gathering across ranks, so
+    the per-rank batch, not the world size, sets how hard the task is (and N ranks do not compute
+    what one process with N times the batch would).
 
     Example:
         >>> loss = CSMContrastiveLoss()(student_embeddings, teacher_embeddings, temp=0.2)
