@@ -85,10 +85,20 @@ def _bn_stat(key: str) -> bool:
 # a centre and teacher that the first updated). TinyViT is checked after one step: its teacher
 # runs in eval mode on running statistics, which legitimately differ (see below), so from the
 # second step on its targets, and hence its weights, do too.
-@pytest.mark.parametrize(("backbone", "steps"), [("vit_micro", 2), ("tiny_vit_5m", 1)])
+@pytest.mark.parametrize(
+    ("backbone", "steps", "criterion"),
+    [("vit_micro", 2, "prototypes"), ("tiny_vit_5m", 1, "prototypes"), ("vit_micro", 1, "contrastive")],
+)
 def test_two_ranks_equal_one_process_accumulating_their_shards(
-    tmp_path: Path, tiny_overrides: list[str], backbone: str, steps: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    tiny_overrides: list[str],
+    backbone: str,
+    steps: int,
+    criterion: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Contrastive CSM too: each rank, like each micro-batch, is its own set of negatives."""
+    tiny_overrides = [*tiny_overrides, f"csm.criterion={criterion}"]
     mp.spawn(_rank_run, args=(tiny_overrides, backbone, steps, str(tmp_path)), nprocs=WORLD, join=True)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
     shards = [_shard(_config(tiny_overrides, backbone, accum=1), r, steps) for r in range(WORLD)]
@@ -100,7 +110,7 @@ def test_two_ranks_equal_one_process_accumulating_their_shards(
         torch.testing.assert_close(ranks[1][key], value, rtol=0, atol=0, msg=f"ranks differ in {key}")
     moved = [k for k, v in single.items() if v.is_floating_point() and not torch.equal(v, init[k])]
     assert any(k.startswith("student.") for k in moved) and any(k.startswith("teacher.") for k in moved)
-    assert "center" in moved
+    assert ("center" in moved) == (criterion == "prototypes")
     for key, value in single.items():  # num_batches_tracked counts forwards: 1 per rank, 2 here
         if not _bn_stat(key) and "num_batches_tracked" not in key:
             torch.testing.assert_close(ranks[0][key], value, rtol=1e-4, atol=1e-6, msg=f"{key} differs")
