@@ -188,10 +188,7 @@ class CSMLoss(nn.Module):
         # Letters: t teacher view, s student view, b sample, k prototype.
         log_q = F.log_softmax(torch.stack(student_logits).float() / student_temp, dim=-1)  # [Vs, B, K]
         p = torch.stack(teacher_probs).float().detach()  # [Vt, B, K]
-        ce = -torch.einsum("tbk,sbk->ts", p, log_q) / shape[0]  # [Vt, Vs] batch-mean CE per pair
-        vt, vs = ce.shape
-        same = torch.eye(vt, vs, dtype=torch.bool, device=ce.device)
-        return ce.masked_fill(same, 0.0).sum() / (vt * vs - min(vt, vs))  # no boolean indexing: no sync
+        return _mean_over_other_pairs(-torch.einsum("tbk,sbk->ts", p, log_q) / shape[0])
 
 
 class CSMContrastiveLoss(nn.Module):
@@ -235,8 +232,15 @@ class CSMContrastiveLoss(nn.Module):
         vt, vs, b = logits.shape[0], logits.shape[1], shape[0]
         target = torch.arange(b, device=logits.device).repeat(vt * vs)
         ce = F.cross_entropy(logits.reshape(-1, b), target, reduction="none").view(vt, vs, b).mean(-1)
-        same = torch.eye(vt, vs, dtype=torch.bool, device=ce.device)
-        return ce.masked_fill(same, 0.0).sum() / (vt * vs - min(vt, vs))
+        return _mean_over_other_pairs(ce)
+
+
+def _mean_over_other_pairs(ce: Tensor) -> Tensor:
+    """Mean of a [Vt, Vs] per-pair loss over the pairs of different views: teacher view t is
+    student view t, so the diagonal is skipped (no boolean indexing: no device sync)."""
+    vt, vs = ce.shape
+    same = torch.eye(vt, vs, dtype=torch.bool, device=ce.device)
+    return ce.masked_fill(same, 0.0).sum() / (vt * vs - min(vt, vs))
 
 
 def relation_maps(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:

@@ -199,7 +199,7 @@ def compute_losses(ctx: StepContext, mb: MicroBatch) -> dict[str, Tensor]:
     if cfg.csm.enabled:
         terms["loss_csm"] = (
             ctx.csm_contrastive_loss(out.logits, t.embeddings, cfg.csm.contrastive_temp)
-            if t.embeddings
+            if cfg.csm.criterion == "contrastive"
             else ctx.csm_loss(out.logits, t.probs, cfg.csm.student_temp)
         )
         if out.qkv:
