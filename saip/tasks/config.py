@@ -47,6 +47,10 @@ class EvalOptimConfig:
     warmup_epochs: float = 1.0
     # Gradient-norm clipping; 0 disables it.
     clip_grad: float = 1.0
+    # LP-FT (Kumar et al. 2022): the first N steps train only the head (backbone lr 0), so a fresh
+    # head's random gradients do not reach pretrained features; the backbone then joins with its own
+    # warm-up and cosine over the remaining steps. 0: everything trains from the first step.
+    head_only_steps: int = 0
 
 
 @dataclass

@@ -193,13 +193,14 @@ def _step(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
-    lr: float,
+    lr: tuple[float, float],
     cfg: EvalConfig,
     device: torch.device,
 ) -> tuple[dict[str, Tensor], Tensor]:
-    """One optimizer step at learning rate `lr` (x each group's layer-decay scale); (losses, grad norm)."""
+    """One optimizer step at learning rates `lr` = (head, backbone), each x its group's layer-decay
+    scale; (losses, grad norm)."""
     for group in optimizer.param_groups:
-        group["lr"] = lr * group["lr_scale"]
+        group["lr"] = lr[group.get("backbone", False)] * group["lr_scale"]  # .get: older checkpoints
     model.train()
     with autocast(device, cfg.train.amp):
         losses = parts.loss(model, batch)  # type: ignore[misc]
@@ -235,7 +236,7 @@ def fit(
     tick, seen = time.perf_counter(), 0
     while step < stop:
         for size, batch in _batches(parts, cfg, epoch, offset, device):
-            lr = schedule.lr(step)
+            lr = schedule.lr(step), schedule.backbone_lr(step)
             losses, grad_norm = _step(parts, model, optimizer, batch, lr, cfg, device)
             step, seen = step + 1, seen + size
             bar.update(1)
@@ -244,7 +245,8 @@ def fit(
                 run.log(
                     {
                         **{k: v.detach() for k, v in losses.items()},
-                        "lr": lr,
+                        "lr": lr[0],
+                        "lr_backbone": lr[1],
                         "grad_norm": grad_norm,
                         "images_per_s": seen / max(now - tick, 1e-9),
                     },

@@ -88,6 +88,39 @@ def test_schedule_ignores_max_steps(tmp_path) -> None:
     assert full.lr(5) == pytest.approx(1e-6 + 0.5 * (0.1 - 1e-6) * (1 + math.cos(math.pi * 3 / 6)))
 
 
+def test_head_only_schedule(tmp_path) -> None:
+    # total 8, warm-up 2, head alone for 3 steps: the backbone then runs warm-up 2 + cosine over 5
+    plain = Schedule.from_config(_cfg(tmp_path), steps_per_epoch=4)
+    lpft = Schedule.from_config(_cfg(tmp_path, "optim.head_only_steps=3"), steps_per_epoch=4)
+    assert (
+        [lpft.lr(s) for s in range(8)]
+        == [plain.lr(s) for s in range(8)]
+        == [plain.backbone_lr(s) for s in range(8)]
+    )
+    assert [lpft.backbone_lr(s) for s in range(3)] == [0.0, 0.0, 0.0]
+    assert lpft.backbone_lr(3) == pytest.approx(0.05) and lpft.backbone_lr(4) == pytest.approx(0.1)
+    assert lpft.backbone_lr(6) == pytest.approx(
+        1e-6 + 0.5 * (0.1 - 1e-6) * (1 + math.cos(math.pi * 1 / 3))
+    )  # (6 - 3 - 2) / (5 - 2)
+    with pytest.raises(ValueError, match="head_only_steps"):
+        Schedule.from_config(_cfg(tmp_path, "optim.head_only_steps=8"), steps_per_epoch=4)
+
+
+def test_head_only_steps_keep_the_backbone(tmp_path) -> None:
+    cfg = _cfg(tmp_path, "optim.head_only_steps=3", "train.max_steps=3")
+    parts = _toy_parts(cfg)
+    parts.backbone = parts.model[0]
+    before = [p.detach().clone() for p in parts.model.parameters()]
+    run_task(parts, cfg, open_run(cfg), device=torch.device("cpu"))
+    after = list(parts.model.parameters())
+    assert all(
+        torch.equal(a, b) for a, b in zip(before[:2], after[:2], strict=True)
+    )  # backbone: lr 0, so no decay either
+    assert not torch.equal(before[2], after[2])  # the head trained
+    logged = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["lr_backbone"] for r in logged if "lr_backbone" in r] == [0.0, 0.0, 0.0]
+
+
 def test_resume_is_exact(tmp_path) -> None:
     cfg = _cfg(tmp_path / "a")
     whole = _toy_parts(cfg)
