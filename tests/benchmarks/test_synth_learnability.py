@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import sys
@@ -40,3 +41,11 @@ def test_reuse_reads_only_a_run_with_the_same_words(tmp_path: Path, monkeypatch)
     other = [*argv[:-1], "1"]  # same folder, other words: rerun
     assert script.run_eval(other, reuse=True) == {"mAP": 3.0}
     assert json.loads((tmp_path / "run" / "argv.json").read_text()) == other
+
+
+def test_overrides_come_last_in_every_arm(tmp_path: Path) -> None:
+    script = _script()
+    args = argparse.Namespace(steps=0, init="none", device="cpu", backbone="", overrides=["optim.lr=1e-4"])
+    for _, protocol, _ in script.arms("fashion"):
+        argv = script.eval_argv("fashion", protocol, tmp_path, tmp_path / "run", args, seed=0)
+        assert argv[-1] == "optim.lr=1e-4" and "optim.lr=1e-3" in argv  # the later value wins
