@@ -380,7 +380,11 @@ class Study:
                 if (out / "metrics.json").is_file():
                     continue
                 ns = argparse.Namespace(
-                    steps=self.args.synth_steps, init="none", device="cpu", backbone=self.args.backbone
+                    steps=self.args.synth_steps,
+                    init="none",
+                    device="cpu",
+                    backbone=self.args.backbone,
+                    overrides=[],
                 )
                 argv = eval_argv(task, spec.cheap, data, out, ns, seed)
                 argv[argv.index("--weights") + 1] = self.weights(name, seed)
