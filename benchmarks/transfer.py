@@ -42,7 +42,6 @@ import logging
 import os
 import shlex
 import shutil
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -61,7 +60,7 @@ from saip.tasks.data.transforms import eval_transform
 from saip.tasks.retrieval_metrics import cosine_distance, per_query_metrics
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_learnability import SPECS, eval_argv  # noqa: E402
+from synth_learnability import SPECS, eval_argv, run_saip  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Synthetic tasks on single-person crops run at the arm's own input size; pose and parsing keep
@@ -97,26 +96,6 @@ ARMS: dict[str, Arm] = {
     "css": Arm("model", _objectives(False, False, True)),
     "csr_masked_cls": Arm("model", (*_objectives(True, True, True), "csr.masked_cls=true")),
 }
-
-
-def run_saip(words: list[str], log_file: Path, threads: int) -> None:
-    """`saip WORDS` in a subprocess with `threads` compute threads (output in `log_file`), or in
-    this process when `threads` is 0 (tests: no interpreter start-up per run)."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    if threads == 0:
-        from saip.cli import main as saip_main
-
-        if saip_main(words) != 0:
-            raise RuntimeError(f"saip {shlex.join(words)} failed")
-        return
-    argv = [sys.executable, "-m", "saip.cli", *words]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT)}
-    with open(log_file, "w") as out:
-        out.write(shlex.join(argv) + "\n")
-        out.flush()
-        done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{shlex.join(argv)} failed (exit {done.returncode}); see {log_file}")
 
 
 def pretrain_argv(

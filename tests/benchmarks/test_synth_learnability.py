@@ -49,3 +49,31 @@ def test_overrides_come_last_in_every_arm(tmp_path: Path) -> None:
     for _, protocol, _ in script.arms("fashion"):
         argv = script.eval_argv("fashion", protocol, tmp_path, tmp_path / "run", args, seed=0)
         assert argv[-1] == "optim.lr=1e-4" and "optim.lr=1e-3" in argv  # the later value wins
+
+
+def test_parallel_runs_land_in_their_arm_and_seed(tmp_path: Path, monkeypatch) -> None:
+    """`--jobs 2 --threads 1`: every run goes to a subprocess with one thread, and each metrics
+    file is read back into its own arm and seed, whatever order the runs finish in."""
+    script = _script()
+    seen: list[int] = []
+
+    def fake_run(words: list[str], log_file: Path, threads: int) -> None:
+        seen.append(threads)
+        out = Path(words[words.index("--out") + 1])
+        out.mkdir(parents=True, exist_ok=True)
+        seed = int(words[words.index("--seed") + 1])
+        trained = words[words.index("--protocol") + 1] == "finetune"
+        (out / "metrics.json").write_text(json.dumps({"mAP": 10.0 * seed + trained}))
+
+    monkeypatch.setattr(script, "generate", lambda *a, **k: tmp_path / "data")
+    monkeypatch.setattr(script, "run_saip", fake_run)
+    args = argparse.Namespace(
+        steps=0, init="none", device="cpu", backbone="", overrides=[], seeds=[0, 1, 2], workers=1,
+        limit=0, scale=0, reuse=False, jobs=2, threads=1,
+    )  # fmt: skip
+    results, _, commands = script.measure("reid", tmp_path, args)
+    assert results == [
+        [{"mAP": 0.0}, {"mAP": 10.0}, {"mAP": 20.0}],
+        [{"mAP": 1.0}, {"mAP": 11.0}, {"mAP": 21.0}],
+    ]
+    assert seen == [1] * 6 and len(commands) == 6
