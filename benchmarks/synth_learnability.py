@@ -24,8 +24,8 @@ table shows the means, the seed-to-seed spread (largest max - min of the two arm
 gap in units of that spread, signed so that positive means the trained arm is better (lower, for
 the metrics marked "(lower)": detection's MR-2): a gap is clear when it is at least +3 spreads.
 `--jobs 2 --threads 1` runs two arms at a time, each in its own process with one compute thread
-(on 2 cores about twice the throughput of one two-thread run, for these small models); the
-default runs them one after another in this process.
+(how the multi-seed figures in docs/synth.md were taken on 2 cores); the default runs them one
+after another in this process.
 """
 
 from __future__ import annotations
@@ -308,14 +308,14 @@ def measure(
         scale=args.scale or spec.scale,
     )
     task_arms = arms(task)
-    runs = [
+    planned = [
         (arm, work / "runs" / f"{task}_{name}_seed{seed}", seed, protocol, extra)
         for seed in args.seeds
         for arm, (name, protocol, extra) in enumerate(task_arms)
     ]
     argvs = [
         [*eval_argv(task, protocol, data, run_dir, args, seed), *extra]
-        for _, run_dir, seed, protocol, extra in runs
+        for _, run_dir, seed, protocol, extra in planned
     ]
 
     def timed(argv: list[str]) -> tuple[dict[str, float], float]:
@@ -327,7 +327,7 @@ def measure(
     results: list[list[dict]] = [[] for _ in task_arms]
     classes: list[list[dict]] = [[] for _ in task_arms]
     commands = []
-    for (arm, run_dir, *_), argv, (metrics, seconds) in zip(runs, argvs, done, strict=True):
+    for (arm, run_dir, *_), argv, (metrics, seconds) in zip(planned, argvs, done, strict=True):
         results[arm].append(metrics)
         classes[arm].append(per_class(task, run_dir))
         commands.append(f"saip {shlex.join(argv)}  # {seconds:.0f} s")
