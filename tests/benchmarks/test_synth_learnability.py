@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,12 +58,17 @@ def test_parallel_runs_land_in_their_arm_and_seed(tmp_path: Path, monkeypatch) -
     script = _script()
     seen: list[int] = []
 
+    finished: list[tuple[int, bool]] = []
+
     def fake_run(words: list[str], log_file: Path, threads: int) -> None:
         seen.append(threads)
         out = Path(words[words.index("--out") + 1])
         out.mkdir(parents=True, exist_ok=True)
         seed = int(words[words.index("--seed") + 1])
         trained = words[words.index("--protocol") + 1] == "finetune"
+        if (seed, trained) == (0, False):
+            time.sleep(0.5)  # the first run finishes after its neighbour
+        finished.append((seed, trained))
         (out / "metrics.json").write_text(json.dumps({"mAP": 10.0 * seed + trained}))
 
     monkeypatch.setattr(script, "generate", lambda *a, **k: tmp_path / "data")
@@ -77,3 +83,4 @@ def test_parallel_runs_land_in_their_arm_and_seed(tmp_path: Path, monkeypatch) -
         [{"mAP": 1.0}, {"mAP": 11.0}, {"mAP": 21.0}],
     ]
     assert seen == [1] * 6 and len(commands) == 6
+    assert finished[0] != (0, False)  # the runs did finish out of order
